@@ -1,0 +1,23 @@
+import type tls from 'node:tls';
+import type { Logger } from 'pino';
+import type { UpstreamTarget } from './upstream.js';
+import type { Session } from './session.js';
+
+/** What a session needs from the proxy that owns it. */
+export interface ProxyContext {
+  readonly upstream: UpstreamTarget;
+  readonly tls: tls.SecureContext | undefined;
+  readonly maxMessageSize: number;
+  readonly connectTimeoutMs: number;
+  readonly logger: Logger;
+  /** Coarse clock (ms), updated by a timer: cheap enough to read per chunk. */
+  clock(): number;
+  /** Takes a connection slot; false when --max-connections is reached. */
+  admit(): boolean;
+  release(session: Session): void;
+  forget(session: Session): void;
+  /** Gives the session its own BackendKeyData (pid + key of the given length). */
+  registerCancelKey(session: Session, keyLength: number): void;
+  /** Handles a CancelRequest packet received on a fresh connection. */
+  cancel(packet: Buffer): void;
+}

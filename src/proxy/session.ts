@@ -1,0 +1,322 @@
+import type net from 'node:net';
+import tls from 'node:tls';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { Framer, Rule, ruleTable, type FramerSink } from '../wire/framer.js';
+import {
+  AuthCode,
+  FRONTEND_TYPES,
+  MAX_STARTUP_PACKET,
+  StartupCode,
+  decodeSaslMechanisms,
+  decodeStartupParameters,
+  encodeBackendKeyData,
+  encodeErrorResponse,
+  encodeSaslMechanisms,
+} from '../wire/messages.js';
+import { connectUpstream, type UpstreamLink } from './upstream.js';
+import type { ProxyContext } from './context.js';
+
+/** Client → server: every frontend type is valid; S/Q/F each earn one ReadyForQuery, X ends the session. */
+const CLIENT_RULES = ruleTable({ [FRONTEND_TYPES]: Rule.Forward, SQFX: Rule.Observe });
+/** Server → client while authenticating: auth requests and the backend key are rewritten. */
+const UPSTREAM_AUTH_RULES = ruleTable({ R: Rule.Inspect, K: Rule.Inspect, Z: Rule.Observe }, Rule.Forward);
+/** Server → client afterwards: bytes pass untouched; ReadyForQuery tells us when the session is idle. */
+const UPSTREAM_READY_RULES = ruleTable({ Z: Rule.Observe }, Rule.Forward);
+
+/** PostgreSQL's own limit for one message is 1 GB; the server is trusted up to that. */
+const MAX_UPSTREAM_MESSAGE = 0x40000000;
+
+const SCRAM_PLUS = 'SCRAM-SHA-256-PLUS';
+
+type Phase = 'startup' | 'connecting' | 'auth' | 'ready' | 'closed';
+
+export class Session {
+  readonly id: string;
+  readonly clientAddress: string;
+  readonly startedAt = Date.now();
+  phase: Phase = 'startup';
+  /** Set only after the upstream server said AuthenticationOk. */
+  user: string | undefined;
+  database: string | undefined;
+  /** Our BackendKeyData, handed to the client instead of the server's. */
+  proxyPid = 0;
+  proxyKey: Buffer = Buffer.alloc(0);
+  upstreamPid = 0;
+  upstreamKey: Buffer = Buffer.alloc(0);
+  lastActivity: number;
+  bytesFromClient = 0;
+  bytesToClient = 0;
+
+  private client: net.Socket;
+  private upstream: net.Socket | undefined;
+  private clientEncrypted = false;
+  private startupBuffer: Buffer = Buffer.alloc(0);
+  private startupUser: string | undefined;
+  private clientFramer: Framer | undefined;
+  private upstreamFramer: Framer | undefined;
+  /** ReadyForQuery messages still owed by the server (one per Query/Sync/FunctionCall). */
+  private pendingReady = 0;
+  private admitted = false;
+  private ending = false;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly ctx: ProxyContext,
+    socket: net.Socket,
+  ) {
+    this.id = randomBytes(6).toString('hex');
+    this.clientAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    this.client = socket;
+    this.lastActivity = ctx.clock();
+    this.log = ctx.logger.child({ session: this.id });
+    this.attachClient(socket);
+  }
+
+  /** Idle means: authenticated, no query running, nothing exchanged for the idle timeout. */
+  isIdleSince(now: number, idleMs: number): boolean {
+    return this.phase === 'ready' && this.pendingReady === 0 && now - this.lastActivity >= idleMs;
+  }
+
+  // ---- client side ---------------------------------------------------------
+
+  private attachClient(socket: net.Socket): void {
+    socket.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    socket.on('error', (err) => this.log.debug({ err: err.message }, 'client socket error'));
+    socket.on('close', () => this.finish('client closed'));
+    socket.on('drain', () => this.upstream?.resume());
+  }
+
+  private onClientData(chunk: Buffer): void {
+    this.bytesFromClient += chunk.length;
+    this.lastActivity = this.ctx.clock();
+    if (this.clientFramer) this.clientFramer.push(chunk);
+    else this.onStartupData(chunk);
+  }
+
+  private onStartupData(chunk: Buffer): void {
+    if (this.phase !== 'startup') {
+      // Bytes before the upstream link is up: keep them for the framer.
+      this.startupBuffer = Buffer.concat([this.startupBuffer, chunk]);
+      return;
+    }
+    let buf = this.startupBuffer.length ? Buffer.concat([this.startupBuffer, chunk]) : chunk;
+    for (;;) {
+      if (buf.length < 4) break;
+      const length = buf.readUInt32BE(0);
+      if (length < 8 || length > MAX_STARTUP_PACKET) {
+        return this.fatal('08P01', `invalid length of startup packet: ${length}`);
+      }
+      if (buf.length < length) break;
+      const packet = buf.subarray(0, length);
+      buf = buf.subarray(length);
+      const code = packet.readUInt32BE(4);
+      if (code === StartupCode.SSLRequest || code === StartupCode.GSSENCRequest) {
+        if (this.clientEncrypted) return this.fatal('08P01', 'encryption requested twice');
+        if (buf.length > 0) return this.fatal('08P01', 'received unencrypted data after encryption request');
+        if (code === StartupCode.SSLRequest && this.ctx.tls) {
+          this.startupBuffer = Buffer.alloc(0);
+          return this.upgradeClientToTls(this.ctx.tls);
+        }
+        this.client.write('N');
+        continue;
+      }
+      if (code === StartupCode.CancelRequest) {
+        this.ctx.cancel(packet);
+        this.ending = true;
+        this.client.end();
+        return;
+      }
+      if (code >>> 16 !== 3) {
+        return this.fatal('08P01', `unsupported frontend protocol ${code >>> 16}.${code & 0xffff}: server supports 3.0 to 3.2`);
+      }
+      this.startupBuffer = Buffer.from(buf);
+      return this.onStartupMessage(Buffer.from(packet));
+    }
+    this.startupBuffer = buf.length ? Buffer.from(buf) : Buffer.alloc(0);
+  }
+
+  private upgradeClientToTls(secureContext: tls.SecureContext): void {
+    const raw = this.client;
+    raw.removeAllListeners('data');
+    raw.removeAllListeners('close');
+    raw.removeAllListeners('drain');
+    raw.on('error', () => undefined);
+    raw.write('S');
+    const secure = new tls.TLSSocket(raw, { isServer: true, secureContext });
+    this.client = secure;
+    this.clientEncrypted = true;
+    this.attachClient(secure);
+  }
+
+  private onStartupMessage(packet: Buffer): void {
+    let params: Map<string, string>;
+    try {
+      params = decodeStartupParameters(packet);
+    } catch (err) {
+      return this.fatal('08P01', `invalid startup packet layout: ${(err as Error).message}`);
+    }
+    const user = params.get('user');
+    if (!user) return this.fatal('28000', 'no PostgreSQL user name specified in startup packet');
+    if (!this.ctx.admit()) return this.fatal('53300', 'sorry, too many clients already');
+    this.admitted = true;
+    this.startupUser = user;
+    this.database = params.get('database') || user;
+    this.phase = 'connecting';
+    this.client.pause();
+    connectUpstream(this.ctx.upstream, this.ctx.connectTimeoutMs).then(
+      (link) => this.onUpstreamConnected(link, packet),
+      (err: Error) => this.fatal('08006', `could not connect to upstream server ${this.ctx.upstream.label}: ${err.message}`),
+    );
+  }
+
+  // ---- upstream side -------------------------------------------------------
+
+  private onUpstreamConnected(link: UpstreamLink, startupPacket: Buffer): void {
+    if (this.phase === 'closed' || this.ending) {
+      link.socket.destroy();
+      return;
+    }
+    const upstream = link.socket;
+    this.upstream = upstream;
+    this.phase = 'auth';
+    this.upstreamFramer = new Framer(this.upstreamSink, UPSTREAM_AUTH_RULES, MAX_UPSTREAM_MESSAGE);
+    this.clientFramer = new Framer(this.clientSink, CLIENT_RULES, this.ctx.maxMessageSize);
+    upstream.on('data', (chunk: Buffer) => {
+      this.lastActivity = this.ctx.clock();
+      (this.upstreamFramer as Framer).push(chunk);
+    });
+    upstream.on('drain', () => this.client.resume());
+    upstream.on('error', (err) => this.log.debug({ err: err.message }, 'upstream socket error'));
+    upstream.on('close', () => {
+      // The server ended the session (Terminate, FATAL, shutdown): let the
+      // client read what was already forwarded, then close.
+      if (!this.ending) {
+        this.ending = true;
+        this.client.end();
+      }
+    });
+    upstream.write(startupPacket);
+    const early = this.startupBuffer;
+    this.startupBuffer = Buffer.alloc(0);
+    if (early.length) this.clientFramer.push(early);
+    this.client.resume();
+  }
+
+  private readonly clientSink: FramerSink = {
+    forward: (bytes) => {
+      const upstream = this.upstream as net.Socket;
+      if (!upstream.write(bytes)) this.client.pause();
+    },
+    observe: (type) => {
+      if (type === 0x58 /* X */) {
+        this.ending = true;
+        return;
+      }
+      this.pendingReady++;
+    },
+    inspect: () => undefined,
+    violation: (reason) => this.fatal('08P01', `protocol violation: ${reason}`),
+  };
+
+  private readonly upstreamSink: FramerSink = {
+    forward: (bytes) => this.writeClient(bytes),
+    observe: () => {
+      // ReadyForQuery.
+      if (this.pendingReady > 0) this.pendingReady--;
+      if (this.phase === 'auth') this.onAuthenticated();
+    },
+    inspect: (type, message) => {
+      if (type === 0x52 /* R */) this.onAuthRequest(message);
+      else this.onBackendKeyData(message);
+    },
+    violation: (reason) => {
+      this.log.warn({ reason }, 'upstream protocol violation');
+      this.fatal('08P01', `upstream server sent an invalid message: ${reason}`);
+    },
+  };
+
+  private writeClient(bytes: Buffer): void {
+    this.bytesToClient += bytes.length;
+    if (!this.client.write(bytes)) this.upstream?.pause();
+  }
+
+  private onAuthRequest(message: Buffer): void {
+    const code = message.length >= 9 ? message.readUInt32BE(5) : -1;
+    if (code === AuthCode.SASL) {
+      // Channel binding ties SCRAM to the TLS session the client sees, which
+      // ends at this proxy: offering -PLUS would make such clients fail.
+      const mechanisms = decodeSaslMechanisms(message);
+      if (mechanisms.includes(SCRAM_PLUS)) {
+        return this.writeClient(encodeSaslMechanisms(mechanisms.filter((m) => m !== SCRAM_PLUS)));
+      }
+    } else if (code === AuthCode.Ok) {
+      // Only now is the name in the startup packet an identity.
+      this.user = this.startupUser;
+    }
+    this.writeClient(message);
+  }
+
+  private onBackendKeyData(message: Buffer): void {
+    if (message.length < 13) return this.fatal('08P01', 'upstream server sent an invalid BackendKeyData');
+    this.upstreamPid = message.readUInt32BE(5);
+    this.upstreamKey = Buffer.from(message.subarray(9));
+    this.ctx.registerCancelKey(this, this.upstreamKey.length);
+    this.writeClient(encodeBackendKeyData(this.proxyPid, this.proxyKey));
+  }
+
+  private onAuthenticated(): void {
+    this.phase = 'ready';
+    (this.upstreamFramer as Framer).rules = UPSTREAM_READY_RULES;
+    this.log.info(
+      { user: this.user, database: this.database, client: this.clientAddress, tls: this.clientEncrypted },
+      'session start',
+    );
+  }
+
+  // ---- ending --------------------------------------------------------------
+
+  /**
+   * Sends a FATAL ErrorResponse (when the client stream is at a message
+   * boundary, so it can't corrupt a half-forwarded message) and closes both sides.
+   */
+  fatal(code: string, message: string): void {
+    if (this.phase === 'closed' || this.ending) return;
+    this.ending = true;
+    this.clientFramer?.stop();
+    this.upstreamFramer?.stop();
+    this.upstream?.destroy();
+    if (code !== '57P01' && code !== '57P05') this.log.info({ code, reason: message }, 'session refused or aborted');
+    if (!this.upstreamFramer || this.upstreamFramer.atBoundary()) {
+      this.client.write(encodeErrorResponse({ severity: 'FATAL', code, message }));
+    }
+    this.client.end();
+    // A client that never reads must not hold the session open.
+    setTimeout(() => this.client.destroy(), 5_000).unref();
+  }
+
+  private finish(reason: string): void {
+    if (this.phase === 'closed') return;
+    const wasReady = this.phase === 'ready';
+    this.phase = 'closed';
+    this.upstream?.destroy();
+    this.clientFramer?.stop();
+    this.upstreamFramer?.stop();
+    if (this.admitted) this.ctx.release(this);
+    this.ctx.forget(this);
+    if (wasReady || this.user) {
+      this.log.info(
+        {
+          user: this.user,
+          database: this.database,
+          client: this.clientAddress,
+          durationMs: Date.now() - this.startedAt,
+          bytesFromClient: this.bytesFromClient,
+          bytesToClient: this.bytesToClient,
+          reason,
+        },
+        'session end',
+      );
+    }
+  }
+}

@@ -1,0 +1,263 @@
+/**
+ * Streaming framer for the PostgreSQL v3 protocol (every message after startup:
+ * 1 type byte + int32 length that counts itself + body).
+ *
+ * The hot path never copies: bytes of messages that nobody needs to look at are
+ * handed on as subarrays of the incoming chunk, one contiguous run per chunk, so
+ * a chunk full of DataRows costs one write. A message spanning chunks is
+ * forwarded piecewise as it arrives, so memory stays flat whatever its size.
+ *
+ * What happens to each message type is a per-type rule in a 256-entry table the
+ * owner can swap as the session changes phase:
+ *  - FORWARD: pass the bytes on, look at nothing;
+ *  - OBSERVE: pass the bytes on as part of the run AND show the whole message
+ *    to the owner (a copy only when it spans chunks);
+ *  - INSPECT: hold the message back and hand it whole to the owner, who
+ *    forwards, rewrites or drops it;
+ *  - INVALID: protocol violation (unknown message type).
+ */
+
+export const Rule = {
+  Invalid: 0,
+  Forward: 1,
+  Observe: 2,
+  Inspect: 3,
+} as const;
+export type Rule = (typeof Rule)[keyof typeof Rule];
+
+export type RuleTable = Uint8Array;
+
+export interface FramerSink {
+  /** Bytes to pass on unchanged (possibly parts of messages). */
+  forward(bytes: Buffer): void;
+  /** A whole OBSERVE message (already forwarded or about to be, in order). */
+  observe(type: number, message: Buffer): void;
+  /** A whole INSPECT message; the sink decides what reaches the other side. */
+  inspect(type: number, message: Buffer): void;
+  /** Unknown type or impossible length. The framer stops for good. */
+  violation(reason: string): void;
+}
+
+export class ProtocolViolation extends Error {}
+
+/** A rule table with every listed type set to `rule` and everything else INVALID. */
+export function ruleTable(entries: Record<string, Rule>, fallback: Rule = Rule.Invalid): RuleTable {
+  const table = new Uint8Array(256).fill(fallback);
+  for (const [chars, rule] of Object.entries(entries)) {
+    for (const ch of chars) table[ch.charCodeAt(0)] = rule;
+  }
+  return table;
+}
+
+const HEADER = 5;
+
+export class Framer {
+  rules: RuleTable;
+  maxLength: number;
+
+  private readonly header = Buffer.alloc(HEADER);
+  private headerFill = 0;
+  /** Body bytes of the current message still to come in later chunks. */
+  private bodyRemaining = 0;
+  private forwarding = false;
+  private collect: Buffer | null = null;
+  private collectFill = 0;
+  private collectRule: Rule = Rule.Forward;
+  private collectType = 0;
+  private stopped = false;
+  private paused = false;
+  private pending: Buffer | null = null;
+
+  constructor(private readonly sink: FramerSink, rules: RuleTable, maxLength: number) {
+    this.rules = rules;
+    this.maxLength = maxLength;
+  }
+
+  /** True when no message is partially through: safe to inject a message. */
+  atBoundary(): boolean {
+    return this.headerFill === 0 && this.bodyRemaining === 0;
+  }
+
+  /** Stop processing at the next message boundary until resume() (async work). */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const rest = this.pending;
+    this.pending = null;
+    if (rest) this.push(rest);
+  }
+
+  isPaused(): boolean {
+    return this.paused;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.pending = null;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.stopped) return;
+    if (this.paused) {
+      this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+      return;
+    }
+    const n = chunk.length;
+    let i = 0;
+    let runStart = -1;
+
+    if (this.bodyRemaining > 0) {
+      const take = Math.min(this.bodyRemaining, n);
+      if (this.forwarding) runStart = 0;
+      if (this.collect) {
+        chunk.copy(this.collect, this.collectFill, 0, take);
+        this.collectFill += take;
+      }
+      this.bodyRemaining -= take;
+      i = take;
+      if (this.bodyRemaining === 0 && this.collect) {
+        if (runStart >= 0) {
+          this.sink.forward(chunk.subarray(runStart, i));
+          runStart = -1;
+        }
+        this.deliverCollected();
+        if (this.stopped) return;
+        if (this.paused) return this.keep(chunk, i);
+      }
+    }
+
+    while (i < n) {
+      let type: number;
+      let length: number;
+      let msgStart: number;
+      if (this.headerFill > 0 || n - i < HEADER) {
+        // Header split across chunks: assemble it in a 5-byte scratch buffer.
+        // Everything before it goes now; its own bytes go once it is complete.
+        if (runStart >= 0) {
+          this.sink.forward(chunk.subarray(runStart, i));
+          runStart = -1;
+        }
+        const take = Math.min(HEADER - this.headerFill, n - i);
+        chunk.copy(this.header, this.headerFill, i, i + take);
+        this.headerFill += take;
+        i += take;
+        if (this.headerFill < HEADER) break;
+        this.headerFill = 0;
+        type = this.header[0];
+        length = this.header.readUInt32BE(1);
+        msgStart = -1; // header is not inside this chunk
+      } else {
+        type = chunk[i];
+        length = chunk.readUInt32BE(i + 1);
+        msgStart = i;
+        i += HEADER;
+      }
+
+      const rule = this.rules[type] as Rule;
+      if (rule === Rule.Invalid || length < 4 || length > this.maxLength) {
+        if (runStart >= 0) this.sink.forward(chunk.subarray(runStart, msgStart));
+        this.stopped = true;
+        this.sink.violation(
+          rule === Rule.Invalid
+            ? `invalid message type 0x${type.toString(16).padStart(2, '0')}`
+            : `invalid message length ${length} for message type 0x${type.toString(16).padStart(2, '0')}`,
+        );
+        return;
+      }
+
+      const bodyLength = length - 4;
+      const available = n - i;
+      const complete = available >= bodyLength;
+
+      if (msgStart >= 0 && complete) {
+        // Whole message inside this chunk: no copies at all.
+        const end = i + bodyLength;
+        if (rule === Rule.Inspect) {
+          if (runStart >= 0) {
+            this.sink.forward(chunk.subarray(runStart, msgStart));
+            runStart = -1;
+          }
+          this.sink.inspect(type, chunk.subarray(msgStart, end));
+        } else {
+          if (runStart < 0) runStart = msgStart;
+          if (rule === Rule.Observe) {
+            // Hand on everything up to and including this message first, so the
+            // observer sees the stream in order.
+            this.sink.forward(chunk.subarray(runStart, end));
+            runStart = -1;
+            this.sink.observe(type, chunk.subarray(msgStart, end));
+          }
+        }
+        i = end;
+        if (this.stopped) return;
+        if (this.paused) {
+          if (runStart >= 0) this.sink.forward(chunk.subarray(runStart, i));
+          return this.keep(chunk, i);
+        }
+        continue;
+      }
+
+      // The message continues in later chunks (or its header came from earlier ones).
+      this.forwarding = rule !== Rule.Inspect;
+      if (this.forwarding) {
+        if (msgStart >= 0) {
+          if (runStart < 0) runStart = msgStart;
+        } else {
+          // The header bytes came (at least partly) from the previous chunk and
+          // were held back; pass them on now, then the body as it comes.
+          this.sink.forward(Buffer.from(this.header));
+          runStart = i;
+        }
+      } else if (runStart >= 0) {
+        this.sink.forward(chunk.subarray(runStart, msgStart));
+        runStart = -1;
+      }
+      if (rule === Rule.Forward) {
+        this.collect = null;
+      } else {
+        this.collect = Buffer.allocUnsafe(HEADER + bodyLength);
+        this.collect[0] = type;
+        this.collect.writeUInt32BE(length, 1);
+        this.collectFill = HEADER;
+        this.collectRule = rule;
+        this.collectType = type;
+      }
+      const take = Math.min(available, bodyLength);
+      if (this.collect) {
+        chunk.copy(this.collect, this.collectFill, i, i + take);
+        this.collectFill += take;
+      }
+      i += take;
+      this.bodyRemaining = bodyLength - take;
+      if (this.bodyRemaining === 0) {
+        // Header was split but the body completed in this chunk.
+        if (runStart >= 0) {
+          this.sink.forward(chunk.subarray(runStart, i));
+          runStart = -1;
+        }
+        if (this.collect) {
+          this.deliverCollected();
+          if (this.stopped) return;
+          if (this.paused) return this.keep(chunk, i);
+        }
+      }
+    }
+    if (runStart >= 0 && runStart < i) this.sink.forward(chunk.subarray(runStart, i));
+  }
+
+  private keep(chunk: Buffer, from: number): void {
+    if (from < chunk.length) this.pending = chunk.subarray(from);
+  }
+
+  private deliverCollected(): void {
+    const msg = this.collect as Buffer;
+    this.collect = null;
+    this.forwarding = false;
+    if (this.collectRule === Rule.Inspect) this.sink.inspect(this.collectType, msg);
+    else this.sink.observe(this.collectType, msg);
+  }
+}
