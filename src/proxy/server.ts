@@ -120,10 +120,12 @@ export class Proxy implements ProxyContext {
           this.logger.info('stopped');
           return resolve();
         }
-        if (Date.now() >= deadline) {
+        const now = Date.now();
+        if (now >= deadline) {
           for (const s of this.sessions) s.fatal('57P01', 'terminating connection due to administrator command');
-          // Sockets that ignore the FIN are destroyed by the sessions' own timers.
         }
+        // Peers that ignore our FIN don't get to keep the process alive.
+        if (now >= deadline + 5_000) for (const s of this.sessions) s.destroy();
         setTimeout(check, 50);
       };
       check();

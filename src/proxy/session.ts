@@ -191,10 +191,9 @@ export class Session {
     upstream.on('close', () => {
       // The server ended the session (Terminate, FATAL, shutdown): let the
       // client read what was already forwarded, then close.
-      if (!this.ending) {
-        this.ending = true;
-        this.client.end();
-      }
+      this.ending = true;
+      this.client.end();
+      this.destroyLater();
     });
     upstream.write(startupPacket);
     const early = this.startupBuffer;
@@ -291,8 +290,17 @@ export class Session {
       this.client.write(encodeErrorResponse({ severity: 'FATAL', code, message }));
     }
     this.client.end();
-    // A client that never reads must not hold the session open.
-    setTimeout(() => this.client.destroy(), 5_000).unref();
+    this.destroyLater();
+  }
+
+  /** A client that never reads or never closes must not hold the session open. */
+  private destroyLater(): void {
+    setTimeout(() => this.destroy(), 5_000).unref();
+  }
+
+  destroy(): void {
+    this.client.destroy();
+    this.upstream?.destroy();
   }
 
   private finish(reason: string): void {
