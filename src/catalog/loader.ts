@@ -1,0 +1,95 @@
+import pg from 'pg';
+import { CatalogSnapshot, type CatalogData, type RelationInfo, type RelationKind } from './snapshot.js';
+
+const KIND: Record<string, RelationKind> = { r: 'table', v: 'view', m: 'matview', p: 'partitioned', f: 'foreign' };
+
+/** Schemas whose objects are never user data. */
+const SYSTEM_SCHEMAS = `('pg_catalog', 'information_schema', 'pg_toast')`;
+
+/**
+ * Reads one database's catalog over an ordinary connection. Everything is read
+ * in one REPEATABLE READ transaction so the picture is consistent.
+ */
+export async function loadCatalog(config: pg.ClientConfig): Promise<CatalogSnapshot> {
+  const client = new pg.Client({ ...config, application_name: 'pgveil-catalog' });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const rels = await client.query<{ oid: number; schema: string; name: string; relkind: string; viewdef: string | null }>(
+      `SELECT c.oid::int4 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind,
+              CASE WHEN c.relkind IN ('v','m') THEN pg_get_viewdef(c.oid) END AS viewdef
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r','v','m','p','f') AND n.nspname NOT IN ${SYSTEM_SCHEMAS}`,
+    );
+    const cols = await client.query<{ rel: number; attnum: number; name: string; type: number }>(
+      `SELECT a.attrelid::int4 AS rel, a.attnum::int4 AS attnum, a.attname AS name, a.atttypid::int4 AS type
+         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r','v','m','p','f')
+          AND n.nspname NOT IN ${SYSTEM_SCHEMAS}
+        ORDER BY a.attrelid, a.attnum`,
+    );
+    const inh = await client.query<{ child: number; parent: number }>(
+      `SELECT inhrelid::int4 AS child, inhparent::int4 AS parent FROM pg_inherits ORDER BY inhseqno`,
+    );
+    const roles = await client.query<{ name: string; member_of: string[] }>(
+      `WITH RECURSIVE m(member, roleid) AS (
+         SELECT member, roleid FROM pg_auth_members
+         UNION
+         SELECT m.member, am.roleid FROM m JOIN pg_auth_members am ON am.member = m.roleid)
+       SELECT r.rolname AS name, array_agg(g.rolname ORDER BY g.rolname) AS member_of
+         FROM m JOIN pg_roles r ON r.oid = m.member JOIN pg_roles g ON g.oid = m.roleid
+        GROUP BY r.rolname`,
+    );
+    const fns = await client.query<{ schema: string; name: string; language: string; body: string }>(
+      `SELECT n.nspname AS schema, p.proname AS name, l.lanname AS language, coalesce(p.prosrc, '') AS body
+         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang
+        WHERE n.nspname NOT IN ${SYSTEM_SCHEMAS}`,
+    );
+    const domains = await client.query<{ oid: number; base: number }>(
+      `SELECT oid::int4 AS oid, typbasetype::int4 AS base FROM pg_type WHERE typtype = 'd'`,
+    );
+    await client.query('COMMIT');
+
+    const byOid = new Map<number, RelationInfo>();
+    for (const r of rels.rows) {
+      byOid.set(r.oid, {
+        oid: r.oid,
+        schema: r.schema,
+        name: r.name,
+        kind: KIND[r.relkind] ?? 'other',
+        columns: [],
+        ancestors: [],
+        viewDefinition: r.viewdef ?? undefined,
+      });
+    }
+    for (const c of cols.rows) byOid.get(c.rel)?.columns.push({ attnum: c.attnum, name: c.name, typeOid: c.type });
+    const parents = new Map<number, number[]>();
+    for (const { child, parent } of inh.rows) {
+      const list = parents.get(child);
+      if (list) list.push(parent);
+      else parents.set(child, [parent]);
+    }
+    for (const rel of byOid.values()) {
+      // Breadth-first: nearest ancestors first, each once (multiple inheritance allowed).
+      const seen = new Set<number>();
+      const queue = [...(parents.get(rel.oid) ?? [])];
+      while (queue.length) {
+        const p = queue.shift() as number;
+        if (seen.has(p)) continue;
+        seen.add(p);
+        rel.ancestors.push(p);
+        queue.push(...(parents.get(p) ?? []));
+      }
+    }
+    const data: CatalogData = {
+      relations: [...byOid.values()],
+      memberships: Object.fromEntries(roles.rows.map((r) => [r.name, r.member_of])),
+      functions: fns.rows,
+      domainBase: Object.fromEntries(domains.rows.map((d) => [d.oid, d.base])),
+    };
+    return new CatalogSnapshot(data);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * An immutable picture of one database's schema: what the analyzer and the
+ * wire layer need to turn "table OID 16384, attribute 3" or "u.ssn" into a
+ * policy's `schema.table.column`.
+ */
+
+export interface ColumnInfo {
+  attnum: number;
+  name: string;
+  typeOid: number;
+}
+
+export type RelationKind = 'table' | 'view' | 'matview' | 'partitioned' | 'foreign' | 'other';
+
+export interface RelationInfo {
+  oid: number;
+  schema: string;
+  name: string;
+  kind: RelationKind;
+  /** Live columns in attnum order (dropped columns left out). */
+  columns: ColumnInfo[];
+  /** Inheritance and partition ancestors, nearest first (transitive). */
+  ancestors: number[];
+  /** SELECT text of a view or materialized view (pg_get_viewdef). */
+  viewDefinition?: string;
+}
+
+export interface FunctionInfo {
+  schema: string;
+  name: string;
+  language: string;
+  body: string;
+}
+
+export interface CatalogData {
+  relations: RelationInfo[];
+  /** login/role name → every role it is a member of, directly or not (itself excluded). */
+  memberships: Record<string, string[]>;
+  functions: FunctionInfo[];
+  /** Domain type OID → its base type OID. */
+  domainBase: Record<number, number>;
+}
+
+export class CatalogSnapshot {
+  readonly loadedAt: Date;
+  private readonly byOid = new Map<number, RelationInfo>();
+  private readonly byName = new Map<string, RelationInfo[]>();
+  private readonly functionsByName = new Map<string, FunctionInfo[]>();
+
+  constructor(readonly data: CatalogData, loadedAt = new Date()) {
+    this.loadedAt = loadedAt;
+    for (const rel of data.relations) {
+      this.byOid.set(rel.oid, rel);
+      const list = this.byName.get(rel.name);
+      if (list) list.push(rel);
+      else this.byName.set(rel.name, [rel]);
+    }
+    for (const fn of data.functions) {
+      const list = this.functionsByName.get(fn.name);
+      if (list) list.push(fn);
+      else this.functionsByName.set(fn.name, [fn]);
+    }
+  }
+
+  relation(oid: number): RelationInfo | undefined {
+    return this.byOid.get(oid);
+  }
+
+  /**
+   * Relations a name in SQL may mean. Without a schema, every schema's relation
+   * of that name is a candidate: the session's search_path can change at any
+   * time, so the analysis takes the union (fail closed).
+   */
+  resolve(schema: string | undefined, name: string): RelationInfo[] {
+    const all = this.byName.get(name) ?? [];
+    return schema === undefined ? all : all.filter((r) => r.schema === schema);
+  }
+
+  functions(name: string): FunctionInfo[] {
+    return this.functionsByName.get(name) ?? [];
+  }
+
+  rolesOf(user: string): string[] {
+    return this.data.memberships[user] ?? [];
+  }
+
+  baseType(typeOid: number): number {
+    let t = typeOid;
+    for (let i = 0; i < 10 && this.data.domainBase[t] !== undefined; i++) t = this.data.domainBase[t];
+    return t;
+  }
+}

@@ -1,0 +1,224 @@
+/**
+ * Statement analysis: what kind of statement, which base columns reach each
+ * result column, and which other uses of columns could leak (hazards).
+ * Pure over (SQL text, catalog snapshot): cached per snapshot by text.
+ */
+import type { CatalogSnapshot } from '../catalog/snapshot.js';
+import { LineageContext, type Hazard, type OutputColumn } from './lineage.js';
+import { parseStatements, SqlSyntaxError, type ParsedStatement } from './parse.js';
+
+export type StatementKind =
+  | 'query' // SELECT, VALUES, TABLE, DML with or without RETURNING, EXPLAIN, SHOW, ...
+  | 'copy_out'
+  | 'copy_in'
+  | 'declare'
+  | 'fetch'
+  | 'close_cursor'
+  | 'prepare'
+  | 'execute'
+  | 'deallocate'
+  | 'ddl'
+  | 'other';
+
+export interface CopyFormat {
+  format: 'text' | 'csv' | 'binary';
+  delimiter: string;
+  null: string;
+  quote: string;
+  escape: string;
+  header: boolean;
+}
+
+export interface StatementAnalysis {
+  kind: StatementKind;
+  /** Node type as PostgreSQL names it (SelectStmt, CopyStmt...): safe to log. */
+  nodeType: string;
+  /** Result columns in order, when the statement returns rows whose shape we know. */
+  outputs: OutputColumn[] | undefined;
+  hazards: Hazard[];
+  /** OIDs of relations read or written. */
+  relations: number[];
+  /** Relation names the catalog doesn't know. */
+  unresolved: string[];
+  /** Cursor name (DECLARE/FETCH/MOVE/CLOSE) or prepared statement name (PREPARE/EXECUTE/DEALLOCATE). */
+  name?: string;
+  /** PREPARE ... AS: the analysis of the statement being prepared. */
+  prepared?: StatementAnalysis;
+  /** DECLARE ... CURSOR FOR: the analysis of the cursor's query. */
+  cursorQuery?: StatementAnalysis;
+  copy?: CopyFormat & { toFile: boolean };
+}
+
+export type AnalysisResult =
+  | { ok: true; statements: StatementAnalysis[] }
+  | { ok: false; error: string; position?: number };
+
+const READ_OR_SESSION = new Set([
+  'SelectStmt', 'InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt', 'CopyStmt', 'DeclareCursorStmt', 'FetchStmt',
+  'ClosePortalStmt', 'PrepareStmt', 'ExecuteStmt', 'DeallocateStmt', 'ExplainStmt', 'TransactionStmt', 'VariableSetStmt',
+  'VariableShowStmt', 'DoStmt', 'CallStmt', 'ListenStmt', 'NotifyStmt', 'UnlistenStmt', 'LockStmt', 'DiscardStmt',
+  'CheckPointStmt', 'VacuumStmt', 'ConstraintsSetStmt', 'LoadStmt', 'ReindexStmt', 'ClusterStmt',
+]);
+
+type Node = Record<string, unknown>;
+
+const cache = new WeakMap<CatalogSnapshot, Map<string, AnalysisResult>>();
+const CACHE_LIMIT = 5000;
+
+/** Analyzes every statement in `sql` (cached by text per catalog snapshot). */
+export function analyzeSql(sql: string, catalog: CatalogSnapshot): AnalysisResult {
+  let perCatalog = cache.get(catalog);
+  if (!perCatalog) cache.set(catalog, (perCatalog = new Map()));
+  const hit = perCatalog.get(sql);
+  if (hit) return hit;
+  const result = analyzeUncached(sql, catalog);
+  if (perCatalog.size >= CACHE_LIMIT) perCatalog.delete(perCatalog.keys().next().value as string);
+  perCatalog.set(sql, result);
+  return result;
+}
+
+function analyzeUncached(sql: string, catalog: CatalogSnapshot): AnalysisResult {
+  let parsed: ParsedStatement[];
+  try {
+    parsed = parseStatements(sql);
+  } catch (err) {
+    if (err instanceof SqlSyntaxError) return { ok: false, error: err.message, position: err.cursorPosition };
+    return { ok: false, error: 'statement could not be parsed' };
+  }
+  return { ok: true, statements: parsed.map((p) => analyzeStatement(p.stmt, catalog)) };
+}
+
+export function analyzeStatement(node: Node, catalog: CatalogSnapshot): StatementAnalysis {
+  const [nodeType, body] = Object.entries(node)[0] as [string, Node];
+  const ctx = new LineageContext(catalog);
+  const base = (kind: StatementKind, outputs?: OutputColumn[]): StatementAnalysis => ({
+    kind,
+    nodeType,
+    outputs,
+    hazards: ctx.hazards,
+    relations: [...ctx.relations],
+    unresolved: [...ctx.unresolved],
+  });
+
+  switch (nodeType) {
+    case 'CopyStmt': {
+      const copy = copyFormat(body);
+      if (body.is_from) {
+        if (body.relation) ctx.statement({ SelectStmt: { fromClause: [{ RangeVar: body.relation }] } });
+        return { ...base('copy_in'), copy };
+      }
+      let outputs: OutputColumn[] | undefined;
+      if (body.query) outputs = ctx.statement(body.query as Node);
+      else {
+        const attlist = ((body.attlist as Node[] | undefined) ?? []).map((a) => ((a.String as Node).sval as string));
+        const star = ctx.statement({
+          SelectStmt: {
+            targetList: attlist.length
+              ? attlist.map((name) => ({ ResTarget: { val: { ColumnRef: { fields: [{ String: { sval: name } }] } } } }))
+              : [{ ResTarget: { val: { ColumnRef: { fields: [{ A_Star: {} }] } } } }],
+            fromClause: [{ RangeVar: body.relation }],
+          },
+        });
+        outputs = star;
+      }
+      if (copy.toFile) ctx.hazard('copy', body.is_program ? 'COPY TO PROGRAM' : 'COPY TO file', unionSources(outputs));
+      return { ...base('copy_out', outputs), copy };
+    }
+    case 'DeclareCursorStmt': {
+      const inner = analyzeStatement(body.query as Node, catalog);
+      return { ...base('declare'), name: body.portalname as string, cursorQuery: inner, hazards: inner.hazards, relations: inner.relations, unresolved: inner.unresolved };
+    }
+    case 'FetchStmt':
+      return { ...base('fetch'), name: body.portalname as string };
+    case 'ClosePortalStmt':
+      return { ...base('close_cursor'), name: (body.portalname as string | undefined) ?? '*' };
+    case 'PrepareStmt': {
+      const inner = analyzeStatement(body.query as Node, catalog);
+      return { ...base('prepare'), name: body.name as string, prepared: inner };
+    }
+    case 'ExecuteStmt':
+      return { ...base('execute'), name: body.name as string };
+    case 'DeallocateStmt':
+      return { ...base('deallocate'), name: (body.name as string | undefined) ?? '*' };
+    case 'DoStmt': {
+      const code = ((body.args as Node[] | undefined) ?? [])
+        .map((a) => a.DefElem as Node)
+        .filter((d) => d.defname === 'as')
+        .map((d) => ((d.arg as Node).String as Node).sval as string)
+        .join('\n');
+      ctx.hazard('function', 'DO block', ctx.relationsInText(code));
+      return base('other');
+    }
+    case 'CallStmt': {
+      ctx.expr(body.funccall, { items: [], ctes: new Map() });
+      return base('other');
+    }
+    case 'SelectStmt':
+    case 'InsertStmt':
+    case 'UpdateStmt':
+    case 'DeleteStmt':
+    case 'MergeStmt':
+    case 'ExplainStmt':
+    case 'CreateTableAsStmt': {
+      const outputs = ctx.statement(node);
+      return base(nodeType === 'CreateTableAsStmt' ? 'ddl' : 'query', outputs);
+    }
+    default:
+      return base(READ_OR_SESSION.has(nodeType) ? 'other' : 'ddl');
+  }
+}
+
+function unionSources(outputs: OutputColumn[] | undefined): Set<string> {
+  const out = new Set<string>();
+  for (const o of outputs ?? []) for (const k of o.sources) out.add(k);
+  return out;
+}
+
+function copyFormat(body: Node): CopyFormat & { toFile: boolean } {
+  const fmt: CopyFormat & { toFile: boolean } = {
+    format: 'text',
+    delimiter: '\t',
+    null: '\\N',
+    quote: '"',
+    escape: '"',
+    header: false,
+    toFile: Boolean(body.filename) || Boolean(body.is_program),
+  };
+  let delimiterSet = false;
+  let nullSet = false;
+  let escapeSet = false;
+  for (const o of (body.options as Node[] | undefined) ?? []) {
+    const d = o.DefElem as Node;
+    const arg = d.arg as Node | undefined;
+    const value = ((arg?.String as Node | undefined)?.sval as string | undefined) ?? ((arg?.Boolean as Node | undefined)?.boolval === false ? 'false' : 'true');
+    switch (d.defname) {
+      case 'format':
+        fmt.format = value === 'csv' ? 'csv' : value === 'binary' ? 'binary' : 'text';
+        break;
+      case 'delimiter':
+        fmt.delimiter = value;
+        delimiterSet = true;
+        break;
+      case 'null':
+        fmt.null = value;
+        nullSet = true;
+        break;
+      case 'quote':
+        fmt.quote = value;
+        break;
+      case 'escape':
+        fmt.escape = value;
+        escapeSet = true;
+        break;
+      case 'header':
+        fmt.header = value !== 'false' && value !== 'off' && value !== '0';
+        break;
+    }
+  }
+  if (fmt.format === 'csv') {
+    if (!delimiterSet) fmt.delimiter = ',';
+    if (!nullSet) fmt.null = '';
+    if (!escapeSet) fmt.escape = fmt.quote;
+  }
+  return fmt;
+}

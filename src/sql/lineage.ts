@@ -1,0 +1,609 @@
+/**
+ * Column lineage over libpg-query's AST (PostgreSQL's own grammar).
+ *
+ * For each statement: which base columns (relation OID + attnum) every result
+ * column is computed from, and which base columns the statement otherwise
+ * uses — in predicates, joins and sort keys (inference channels) or to write
+ * somewhere the proxy can't see (copy channels). The walk is deliberately
+ * conservative: any expression node it doesn't model is searched for column
+ * references generically, so a new expression form can only make a result
+ * "derived" (masked), never raw.
+ */
+import type { CatalogSnapshot, RelationInfo } from '../catalog/snapshot.js';
+
+/** "relOid:attnum" of a base-table column. */
+export type ColumnKey = string;
+export const columnKey = (rel: number, attnum: number): ColumnKey => `${rel}:${attnum}`;
+export function parseColumnKey(key: ColumnKey): { rel: number; attnum: number } {
+  const i = key.indexOf(':');
+  return { rel: Number(key.slice(0, i)), attnum: Number(key.slice(i + 1)) };
+}
+
+export interface OutputColumn {
+  name: string;
+  sources: Set<ColumnKey>;
+  /** The value is exactly one source column's value (plain reference). */
+  direct: boolean;
+}
+
+export type HazardKind = 'filter' | 'copy' | 'function' | 'system';
+
+export interface Hazard {
+  kind: HazardKind;
+  /** Short, literal-free description: "WHERE", "INSERT INTO app.audit", "set_config()". */
+  where: string;
+  sources: Set<ColumnKey>;
+}
+
+type Node = Record<string, unknown>;
+
+interface RangeColumn {
+  name: string;
+  sources: Set<ColumnKey>;
+  direct: boolean;
+}
+
+interface RangeItem {
+  /** Name that qualifies its columns (alias, or relation name). */
+  name: string;
+  columns: RangeColumn[];
+  /** True when the item's columns are unknown (relation not in the catalog). */
+  opaque: boolean;
+}
+
+interface Scope {
+  items: RangeItem[];
+  ctes: Map<string, RangeColumn[]>;
+  parent?: Scope;
+}
+
+/** Functions whose arguments leave the result set through a side channel. */
+const SIDE_CHANNEL_FUNCTIONS = new Set([
+  'set_config', 'pg_notify', 'lo_from_bytea', 'lo_put', 'lo_import', 'lo_export', 'lowrite', 'lo_create',
+  'dblink', 'dblink_exec', 'dblink_send_query', 'pg_file_write', 'pg_logical_emit_message', 'pg_advisory_lock',
+  'pg_try_advisory_lock', 'pg_advisory_xact_lock', 'pg_sleep', 'pg_sleep_for', 'setval', 'txid_current',
+  'raise_notice',
+]);
+
+/** System relations that expose other sessions' statements or column statistics (values). */
+export const SYSTEM_LEAK_RELATIONS = new Set(['pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_stat_statements', 'pg_stat_activity', 'pg_statistic', 'pg_statistic_ext_data']);
+
+export class LineageContext {
+  readonly hazards: Hazard[] = [];
+  /** OIDs of every relation the statement reads or writes. */
+  readonly relations = new Set<number>();
+  /** Names that resolved to nothing in the catalog (maybe created since the last refresh). */
+  readonly unresolved = new Set<string>();
+  private readonly viewStack: number[] = [];
+
+  constructor(readonly catalog: CatalogSnapshot) {}
+
+  hazard(kind: HazardKind, where: string, sources: Set<ColumnKey>): void {
+    if (sources.size > 0) this.hazards.push({ kind, where, sources });
+  }
+
+  // ---- statements --------------------------------------------------------
+
+  /** Output columns of a SELECT (any shape), recording hazards on the way. */
+  select(stmt: Node, outer: Scope | undefined, ctes?: Map<string, RangeColumn[]>): RangeColumn[] {
+    const scope: Scope = { items: [], ctes: new Map(ctes ?? outer?.ctes ?? []), parent: outer };
+    if (stmt.withClause) this.withClause(stmt.withClause as Node, scope);
+
+    const op = stmt.op as string | undefined;
+    if (op && op !== 'SETOP_NONE') {
+      const left = this.select(stmt.larg as Node, outer, scope.ctes);
+      const right = this.select(stmt.rarg as Node, outer, scope.ctes);
+      const cols = left.map((c, i) => ({ name: c.name, sources: union(c.sources, right[i]?.sources), direct: false }));
+      this.sortAndLimit(stmt, scope, cols);
+      return cols;
+    }
+
+    if (stmt.valuesLists) {
+      const rows = stmt.valuesLists as Node[];
+      const cols: RangeColumn[] = [];
+      for (const row of rows) {
+        const items = (row.List as Node | undefined)?.items as Node[] | undefined ?? [];
+        items.forEach((e, i) => {
+          const l = this.expr(e, scope);
+          if (!cols[i]) cols[i] = { name: `column${i + 1}`, sources: new Set(), direct: false };
+          for (const k of l.sources) cols[i].sources.add(k);
+        });
+      }
+      return cols;
+    }
+
+    for (const from of (stmt.fromClause as Node[] | undefined) ?? []) scope.items.push(...this.fromItem(from, scope));
+
+    const out: RangeColumn[] = [];
+    for (const t of (stmt.targetList as Node[] | undefined) ?? []) {
+      const rt = t.ResTarget as Node;
+      out.push(...this.target(rt, scope));
+    }
+    this.filter('WHERE', stmt.whereClause, scope);
+    this.filter('HAVING', stmt.havingClause, scope);
+    for (const g of (stmt.groupClause as Node[] | undefined) ?? []) this.filter('GROUP BY', g, scope, out);
+    for (const d of (stmt.distinctClause as Node[] | undefined) ?? []) if (d && Object.keys(d).length) this.filter('DISTINCT ON', d, scope, out);
+    for (const w of (stmt.windowClause as Node[] | undefined) ?? []) this.filter('WINDOW', w, scope);
+    this.sortAndLimit(stmt, scope, out);
+    if (stmt.intoClause) {
+      const into = ((stmt.intoClause as Node).rel as Node | undefined) ?? {};
+      this.hazard('copy', `SELECT INTO ${qualified(into)}`, unionAll(out.map((c) => c.sources)));
+    }
+    if (stmt.lockingClause) {
+      /* FOR UPDATE: no values leave. */
+    }
+    return out;
+  }
+
+  private sortAndLimit(stmt: Node, scope: Scope, out: RangeColumn[]): void {
+    for (const s of (stmt.sortClause as Node[] | undefined) ?? []) this.filter('ORDER BY', (s.SortBy as Node | undefined)?.node ?? s, scope, out);
+    this.filter('LIMIT', stmt.limitCount, scope);
+    this.filter('OFFSET', stmt.limitOffset, scope);
+  }
+
+  private withClause(w: Node, scope: Scope): void {
+    const recursive = Boolean(w.recursive);
+    for (const c of (w.ctes as Node[] | undefined) ?? []) {
+      const cte = c.CommonTableExpr as Node;
+      const name = cte.ctename as string;
+      const aliases = ((cte.aliascolnames as Node[] | undefined) ?? []).map(strOf);
+      const query = cte.ctequery as Node;
+      const rename = (cols: RangeColumn[]) => cols.map((col, i) => ({ ...col, name: aliases[i] ?? col.name }));
+      if (query.SelectStmt) {
+        const sel = query.SelectStmt as Node;
+        if (recursive && sel.op && sel.op !== 'SETOP_NONE') {
+          // Fixpoint: the recursive term may feed any column back into any other.
+          let cols = rename(this.select(sel.larg as Node, scope, scope.ctes));
+          for (let i = 0; i < 8; i++) {
+            scope.ctes.set(name, cols);
+            const right = this.select(sel.rarg as Node, scope, scope.ctes);
+            const next = cols.map((col, j) => ({ name: col.name, sources: union(col.sources, right[j]?.sources), direct: false }));
+            const grew = next.some((n, j) => n.sources.size !== cols[j].sources.size);
+            cols = next;
+            if (!grew) break;
+          }
+          scope.ctes.set(name, cols);
+        } else {
+          scope.ctes.set(name, rename(this.select(sel, scope, scope.ctes)));
+        }
+      } else {
+        // Data-modifying CTE: INSERT/UPDATE/DELETE ... RETURNING.
+        scope.ctes.set(name, rename(this.statement(query, scope) ?? []));
+      }
+    }
+  }
+
+  /** Any statement node; returns its result columns, or undefined when it returns none. */
+  statement(node: Node, outer?: Scope): RangeColumn[] | undefined {
+    const [type, body] = Object.entries(node)[0] as [string, Node];
+    switch (type) {
+      case 'SelectStmt':
+        return this.select(body, outer);
+      case 'InsertStmt': {
+        const scope = this.dmlScope(body, outer);
+        const target = body.relation as Node;
+        if (body.selectStmt) {
+          const cols = this.statement(body.selectStmt as Node, scope);
+          this.hazard('copy', `INSERT INTO ${qualified(target)}`, unionAll((cols ?? []).map((c) => c.sources)));
+        }
+        this.onConflict(body, scope);
+        return this.returning(body, scope);
+      }
+      case 'UpdateStmt': {
+        const scope = this.dmlScope(body, outer);
+        for (const from of (body.fromClause as Node[] | undefined) ?? []) scope.items.push(...this.fromItem(from, scope));
+        for (const t of (body.targetList as Node[] | undefined) ?? []) {
+          const val = (t.ResTarget as Node).val;
+          this.hazard('copy', `UPDATE ${qualified(body.relation as Node)} SET`, this.expr(val, scope).sources);
+        }
+        this.filter('WHERE', body.whereClause, scope);
+        return this.returning(body, scope);
+      }
+      case 'DeleteStmt': {
+        const scope = this.dmlScope(body, outer);
+        for (const from of (body.usingClause as Node[] | undefined) ?? []) scope.items.push(...this.fromItem(from, scope));
+        this.filter('WHERE', body.whereClause, scope);
+        return this.returning(body, scope);
+      }
+      case 'MergeStmt': {
+        // Every value MERGE touches can end up in the target: treat it all as a copy.
+        const scope: Scope = { items: [], ctes: new Map(outer?.ctes ?? []), parent: outer };
+        if (body.withClause) this.withClause(body.withClause as Node, scope);
+        scope.items.push(...this.fromItem({ RangeVar: body.relation } as Node, scope));
+        scope.items.push(...this.fromItem(body.sourceRelation as Node, scope));
+        this.hazard('copy', `MERGE INTO ${qualified(body.relation as Node)}`, this.expr(body, scope).sources);
+        return this.returning(body, scope);
+      }
+      case 'CreateTableAsStmt': {
+        const cols = this.statement(body.query as Node, outer) ?? [];
+        const into = ((body.into as Node | undefined)?.rel as Node | undefined) ?? {};
+        this.hazard('copy', `CREATE ${body.objtype === 'OBJECT_MATVIEW' ? 'MATERIALIZED VIEW' : 'TABLE'} ${qualified(into)} AS`, unionAll(cols.map((c) => c.sources)));
+        return undefined;
+      }
+      case 'ExplainStmt': {
+        const analyze = ((body.options as Node[] | undefined) ?? []).some((o) => (o.DefElem as Node | undefined)?.defname === 'analyze');
+        // Plain EXPLAIN runs nothing; EXPLAIN ANALYZE runs the statement, hazards included.
+        const inner = new LineageContext(this.catalog);
+        inner.statement(body.query as Node, outer);
+        for (const r of inner.relations) this.relations.add(r);
+        if (analyze) this.hazards.push(...inner.hazards);
+        return undefined;
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  private dmlScope(body: Node, outer: Scope | undefined): Scope {
+    const scope: Scope = { items: [], ctes: new Map(outer?.ctes ?? []), parent: outer };
+    if (body.withClause) this.withClause(body.withClause as Node, scope);
+    scope.items.push(...this.fromItem({ RangeVar: body.relation } as Node, scope));
+    return scope;
+  }
+
+  private onConflict(body: Node, scope: Scope): void {
+    const oc = body.onConflictClause as Node | undefined;
+    if (!oc) return;
+    for (const t of (oc.targetList as Node[] | undefined) ?? []) {
+      this.hazard('copy', 'ON CONFLICT DO UPDATE SET', this.expr((t.ResTarget as Node).val, scope).sources);
+    }
+    this.filter('ON CONFLICT WHERE', oc.whereClause, scope);
+  }
+
+  private returning(body: Node, scope: Scope): RangeColumn[] | undefined {
+    const list = body.returningList as Node[] | undefined;
+    if (!list) return undefined;
+    const out: RangeColumn[] = [];
+    for (const t of list) out.push(...this.target(t.ResTarget as Node, scope));
+    return out;
+  }
+
+  // ---- FROM ----------------------------------------------------------------
+
+  private fromItem(node: Node, scope: Scope): RangeItem[] {
+    const [type, body] = Object.entries(node)[0] as [string, Node];
+    switch (type) {
+      case 'RangeVar':
+        return [this.rangeVar(body, scope)];
+      case 'RangeSubselect': {
+        // LATERAL subqueries see the items before them: they are in scope.items already.
+        const cols = this.statement(body.subquery as Node, body.lateral ? scope : scope.parent) ?? [];
+        return [aliased(body.alias as Node | undefined, '?subquery?', cols)];
+      }
+      case 'JoinExpr': {
+        const left = this.fromItem(body.larg as Node, scope);
+        const right = this.fromItem(body.rarg as Node, { ...scope, items: [...scope.items, ...left] });
+        const joined: Scope = { ...scope, items: [...scope.items, ...left, ...right] };
+        this.filter('JOIN ON', body.quals, joined);
+        for (const u of (body.usingClause as Node[] | undefined) ?? []) {
+          const name = strOf(u);
+          const sources = new Set<ColumnKey>();
+          for (const item of [...left, ...right]) for (const c of item.columns) if (c.name === name) addAll(sources, c.sources);
+          this.hazard('filter', 'JOIN USING', sources);
+        }
+        if (body.isNatural) {
+          const names = new Set(left.flatMap((i) => i.columns.map((c) => c.name)));
+          const sources = new Set<ColumnKey>();
+          for (const item of [...left, ...right]) for (const c of item.columns) if (names.has(c.name) && right.some((r) => r.columns.some((rc) => rc.name === c.name))) addAll(sources, c.sources);
+          this.hazard('filter', 'NATURAL JOIN', sources);
+        }
+        const items = [...left, ...right];
+        const alias = body.alias as Node | undefined;
+        if (alias) return [aliased(alias, '?join?', items.flatMap((i) => i.columns))];
+        return items;
+      }
+      case 'RangeFunction': {
+        // Functions in FROM (unnest(array[ssn]), jsonb_to_record(...)): every
+        // output column may carry any argument's values.
+        const sources = new Set<ColumnKey>();
+        const inner: Scope = body.lateral ? scope : { ...scope, items: [] };
+        for (const f of (body.functions as Node[] | undefined) ?? []) addAll(sources, this.expr(f, inner).sources);
+        const alias = body.alias as Node | undefined;
+        const colnames = ((alias?.colnames as Node[] | undefined) ?? []).map(strOf);
+        const colDefs = ((body.coldeflist as Node[] | undefined) ?? []).map((d) => ((d.ColumnDef as Node).colname as string));
+        const names = colnames.length ? colnames : colDefs.length ? colDefs : [(alias?.aliasname as string | undefined) ?? 'f'];
+        const item: RangeItem = {
+          name: (alias?.aliasname as string | undefined) ?? '?function?',
+          columns: names.map((n) => ({ name: n, sources: new Set(sources), direct: false })),
+          opaque: sources.size > 0,
+        };
+        if (sources.size > 0) item.columns.push({ name: '*', sources, direct: false });
+        return [item];
+      }
+      case 'RangeTableSample':
+        return this.fromItem(body.relation as Node, scope);
+      case 'RangeTableFunc': {
+        const sources = this.expr(body, scope).sources;
+        return [{ name: ((body.alias as Node | undefined)?.aliasname as string | undefined) ?? '?xmltable?', columns: [{ name: '*', sources, direct: false }], opaque: true }];
+      }
+      default: {
+        const sources = this.expr(body, scope).sources;
+        return [{ name: '?unknown?', columns: [{ name: '*', sources, direct: false }], opaque: true }];
+      }
+    }
+  }
+
+  private rangeVar(rv: Node, scope: Scope): RangeItem {
+    const name = rv.relname as string;
+    const schema = rv.schemaname as string | undefined;
+    const alias = rv.alias as Node | undefined;
+    // A CTE of that name shadows relations (only when unqualified).
+    if (!schema) {
+      for (let s: Scope | undefined = scope; s; s = s.parent) {
+        const cte = s.ctes.get(name);
+        if (cte) return aliased(alias, name, cte);
+      }
+    }
+    if (SYSTEM_LEAK_RELATIONS.has(name) && (!schema || schema === 'pg_catalog' || schema === 'public')) {
+      this.hazard('system', name, new Set([`system:${name}`]));
+    }
+    const candidates = this.catalog.resolve(schema, name);
+    if (candidates.length === 0) {
+      this.unresolved.add(schema ? `${schema}.${name}` : name);
+      return { ...aliased(alias, name, []), opaque: true };
+    }
+    // Unqualified names may mean any schema's relation (search_path can change):
+    // merge the candidates' columns by name.
+    const byName = new Map<string, RangeColumn>();
+    for (const rel of candidates) {
+      this.relations.add(rel.oid);
+      for (const col of this.relationColumns(rel)) {
+        const prev = byName.get(col.name);
+        if (prev) {
+          addAll(prev.sources, col.sources);
+          prev.direct = prev.direct && col.direct;
+        } else byName.set(col.name, { name: col.name, sources: new Set(col.sources), direct: col.direct });
+      }
+    }
+    return aliased(alias, name, [...byName.values()]);
+  }
+
+  /** Columns of a relation with their base lineage (views resolved through their definitions). */
+  relationColumns(rel: RelationInfo): RangeColumn[] {
+    if (rel.viewDefinition === undefined) {
+      return rel.columns.map((c) => ({ name: c.name, sources: new Set([columnKey(rel.oid, c.attnum)]), direct: true }));
+    }
+    return this.viewColumns(rel);
+  }
+
+  private viewColumns(rel: RelationInfo): RangeColumn[] {
+    if (this.viewStack.includes(rel.oid)) return [];
+    const cached = viewCache.get(this.catalog)?.get(rel.oid);
+    if (cached) return cached.map((c) => ({ ...c, sources: new Set(c.sources) }));
+    this.viewStack.push(rel.oid);
+    let cols: RangeColumn[];
+    try {
+      const parsed = parseStatements(rel.viewDefinition as string);
+      const sub = new LineageContext(this.catalog);
+      sub.viewStack.push(...this.viewStack);
+      cols = (sub.statement(parsed[0].stmt) ?? []).map((c, i) => ({ name: rel.columns[i]?.name ?? c.name, sources: c.sources, direct: c.direct }));
+      for (const r of sub.relations) this.relations.add(r);
+      // A view's own predicates run for every reader; they are the view owner's choice, not an inference by the reader.
+    } catch {
+      // Unparseable definition: every column may carry anything the view's relations hold.
+      cols = rel.columns.map((c) => ({ name: c.name, sources: new Set([`view:${rel.oid}`]), direct: false }));
+    } finally {
+      this.viewStack.pop();
+    }
+    let perCatalog = viewCache.get(this.catalog);
+    if (!perCatalog) viewCache.set(this.catalog, (perCatalog = new Map()));
+    perCatalog.set(rel.oid, cols);
+    return cols.map((c) => ({ ...c, sources: new Set(c.sources) }));
+  }
+
+  // ---- target list and expressions ------------------------------------------
+
+  private target(rt: Node, scope: Scope): RangeColumn[] {
+    const val = rt.val as Node;
+    const ref = val.ColumnRef as Node | undefined;
+    if (ref) {
+      const fields = ref.fields as Node[];
+      const last = fields[fields.length - 1];
+      if (last.A_Star) {
+        // * or t.* expands to one output column per column.
+        const items = fields.length === 1 ? scope.items : this.findItems(fields.slice(0, -1).map(strOf), scope);
+        const cols = items.flatMap((i) => i.columns.filter((c) => c.name !== '*' || i.opaque));
+        return cols.map((c) => ({ name: c.name, sources: new Set(c.sources), direct: c.direct }));
+      }
+    }
+    const l = this.expr(val, scope);
+    return [{ name: (rt.name as string | undefined) ?? defaultName(val), sources: l.sources, direct: l.direct }];
+  }
+
+  /** Lineage of an expression: every column reference anywhere inside it. */
+  expr(node: unknown, scope: Scope): { sources: Set<ColumnKey>; direct: boolean } {
+    if (node === null || typeof node !== 'object') return { sources: new Set(), direct: false };
+    if (Array.isArray(node)) {
+      const sources = new Set<ColumnKey>();
+      for (const n of node) addAll(sources, this.expr(n, scope).sources);
+      return { sources, direct: false };
+    }
+    const n = node as Node;
+    if (n.ColumnRef) return this.columnRef(n.ColumnRef as Node, scope);
+    if (n.A_Indirection) {
+      const ind = n.A_Indirection as Node;
+      const arg = this.expr(ind.arg, scope);
+      const path = (ind.indirection as Node[]).filter((x) => x.String).map(strOf);
+      // (u).ssn: pick the column out of a whole-row reference when we can.
+      const argRef = (ind.arg as Node).ColumnRef as Node | undefined;
+      if (argRef && path.length === 1 && (ind.indirection as Node[]).length === 1) {
+        const item = this.findItems((argRef.fields as Node[]).map(strOf), scope)[0];
+        const col = item?.columns.find((c) => c.name === path[0]);
+        if (col) return { sources: new Set(col.sources), direct: col.direct };
+      }
+      const sources = new Set(arg.sources);
+      addAll(sources, this.expr(ind.indirection, scope).sources);
+      return { sources, direct: false };
+    }
+    if (n.SubLink) {
+      const sl = n.SubLink as Node;
+      const cols = this.statement(sl.subselect as Node, scope) ?? [];
+      const sources = unionAll(cols.map((c) => c.sources));
+      addAll(sources, this.expr(sl.testexpr, scope).sources);
+      return { sources, direct: false };
+    }
+    if (n.FuncCall) {
+      const fc = n.FuncCall as Node;
+      const names = ((fc.funcname as Node[]) ?? []).map(strOf);
+      const fname = names[names.length - 1] ?? '';
+      const args = this.expr([fc.args, fc.agg_order, fc.agg_filter, fc.over], scope);
+      if (SIDE_CHANNEL_FUNCTIONS.has(fname) || fname.startsWith('lo_') || fname.startsWith('dblink')) {
+        this.hazard('copy', `${fname}()`, args.sources);
+      }
+      this.userFunction(names, args.sources);
+      return { sources: args.sources, direct: false };
+    }
+    if (n.RangeSubselect || n.SelectStmt) {
+      const cols = this.statement(n, scope) ?? [];
+      return { sources: unionAll(cols.map((c) => c.sources)), direct: false };
+    }
+    const sources = new Set<ColumnKey>();
+    for (const v of Object.values(n)) if (v && typeof v === 'object') addAll(sources, this.expr(v, scope).sources);
+    return { sources, direct: false };
+  }
+
+  private columnRef(ref: Node, scope: Scope): { sources: Set<ColumnKey>; direct: boolean } {
+    const fields = ref.fields as Node[];
+    const names = fields.map((f) => (f.A_Star ? '*' : strOf(f)));
+    if (names[names.length - 1] === '*') {
+      // t.* inside an expression (row constructor, function argument): whole rows.
+      const items = names.length === 1 ? scope.items : this.findItems(names.slice(0, -1), scope);
+      return { sources: unionAll(items.flatMap((i) => i.columns.map((c) => c.sources))), direct: false };
+    }
+    const colName = names[names.length - 1];
+    for (let s: Scope | undefined = scope; s; s = s.parent) {
+      const items = names.length === 1 ? s.items : this.findItemsIn(names.slice(0, -1), s);
+      const hits = items.flatMap((i) => i.columns.filter((c) => c.name === colName));
+      if (hits.length === 1) return { sources: new Set(hits[0].sources), direct: hits[0].direct };
+      if (hits.length > 1) return { sources: unionAll(hits.map((h) => h.sources)), direct: false };
+      // Unresolvable inside an item whose columns we don't know: assume it could be anything there.
+      const opaque = items.filter((i) => i.opaque);
+      if (opaque.length) return { sources: unionAll(opaque.flatMap((i) => i.columns.map((c) => c.sources))), direct: false };
+      if (names.length === 1) {
+        // A bare relation alias is a whole-row reference: SELECT u FROM users u.
+        const whole = s.items.filter((i) => i.name === colName);
+        if (whole.length) return { sources: unionAll(whole.flatMap((i) => i.columns.map((c) => c.sources))), direct: false };
+      }
+    }
+    return { sources: new Set(), direct: false };
+  }
+
+  private findItems(qualifier: string[], scope: Scope): RangeItem[] {
+    for (let s: Scope | undefined = scope; s; s = s.parent) {
+      const hits = this.findItemsIn(qualifier, s);
+      if (hits.length) return hits;
+    }
+    return [];
+  }
+
+  private findItemsIn(qualifier: string[], scope: Scope): RangeItem[] {
+    // t.col or schema.t.col (or db.schema.t.col): the item is matched by its last qualifier.
+    const name = qualifier[qualifier.length - 1];
+    return scope.items.filter((i) => i.name === name);
+  }
+
+  private filter(where: string, node: unknown, scope: Scope, outputs?: RangeColumn[]): void {
+    if (node === undefined || node === null) return;
+    const n = node as Node;
+    // ORDER BY 1 / GROUP BY alias refer to output columns.
+    if (outputs) {
+      const c = (n.A_Const as Node | undefined)?.ival as Node | undefined;
+      if (c && typeof c.ival === 'number' && outputs[c.ival - 1]) {
+        this.hazard('filter', where, outputs[c.ival - 1].sources);
+        return;
+      }
+      const ref = n.ColumnRef as Node | undefined;
+      if (ref && (ref.fields as Node[]).length === 1 && !(ref.fields as Node[])[0].A_Star) {
+        const name = strOf((ref.fields as Node[])[0]);
+        const direct = this.expr(n, scope);
+        if (direct.sources.size === 0) {
+          const out = outputs.find((o) => o.name === name);
+          if (out) return this.hazard('filter', where, out.sources);
+        }
+        return this.hazard('filter', where, direct.sources);
+      }
+    }
+    this.hazard('filter', where, this.expr(n, scope).sources);
+  }
+
+  private userFunction(names: string[], argSources: Set<ColumnKey>): void {
+    const fname = names[names.length - 1];
+    const schema = names.length > 1 ? names[names.length - 2] : undefined;
+    for (const fn of this.catalog.functions(fname)) {
+      if (schema && fn.schema !== schema) continue;
+      const read = this.relationsInText(fn.body);
+      if (read.size > 0) this.hazard('function', `${fn.schema}.${fn.name}()`, read);
+    }
+    void argSources;
+  }
+
+  /** Columns of every catalog relation whose name appears as a word in a body of code (conservative). */
+  relationsInText(text: string): Set<ColumnKey> {
+    const sources = new Set<ColumnKey>();
+    const words = new Set(text.toLowerCase().match(/[a-z_][a-z0-9_$]*/g) ?? []);
+    for (const rel of this.catalog.data.relations) {
+      if (!words.has(rel.name.toLowerCase())) continue;
+      for (const c of this.relationColumns(rel)) addAll(sources, c.sources);
+    }
+    return sources;
+  }
+}
+
+const viewCache = new WeakMap<CatalogSnapshot, Map<number, RangeColumn[]>>();
+
+// ---- small helpers ---------------------------------------------------------
+
+import { parseStatements } from './parse.js';
+
+function strOf(n: Node): string {
+  const s = n.String as Node | undefined;
+  return (s?.sval as string | undefined) ?? '';
+}
+
+function qualified(rv: Node): string {
+  return [rv.schemaname, rv.relname].filter(Boolean).join('.');
+}
+
+function aliased(alias: Node | undefined, fallback: string, cols: RangeColumn[]): RangeItem {
+  const colnames = ((alias?.colnames as Node[] | undefined) ?? []).map(strOf);
+  return {
+    name: (alias?.aliasname as string | undefined) ?? fallback,
+    columns: cols.map((c, i) => ({ name: colnames[i] ?? c.name, sources: c.sources, direct: c.direct })),
+    opaque: false,
+  };
+}
+
+function defaultName(val: Node): string {
+  const ref = val.ColumnRef as Node | undefined;
+  if (ref) {
+    const f = ref.fields as Node[];
+    return strOf(f[f.length - 1]);
+  }
+  const ind = val.A_Indirection as Node | undefined;
+  if (ind) {
+    const path = (ind.indirection as Node[]).filter((x) => x.String);
+    if (path.length) return strOf(path[path.length - 1]);
+  }
+  const fc = val.FuncCall as Node | undefined;
+  if (fc) {
+    const names = (fc.funcname as Node[]).map(strOf);
+    return names[names.length - 1];
+  }
+  return '?column?';
+}
+
+function union(a: Set<ColumnKey>, b: Set<ColumnKey> | undefined): Set<ColumnKey> {
+  const out = new Set(a);
+  if (b) addAll(out, b);
+  return out;
+}
+
+function unionAll(sets: Set<ColumnKey>[]): Set<ColumnKey> {
+  const out = new Set<ColumnKey>();
+  for (const s of sets) addAll(out, s);
+  return out;
+}
+
+function addAll(into: Set<ColumnKey>, from: Set<ColumnKey>): void {
+  for (const k of from) into.add(k);
+}
