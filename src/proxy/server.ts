@@ -5,6 +5,10 @@ import type { Logger } from 'pino';
 import { Session } from './session.js';
 import type { ProxyContext } from './context.js';
 import { sendUpstreamCancel, type UpstreamTarget } from './upstream.js';
+import type { PolicyStore } from '../policy/store.js';
+import { loadParser } from '../sql/parse.js';
+import type { CatalogManager } from '../catalog/manager.js';
+import type { Grant } from '../policy/index.js';
 
 export interface ProxyOptions {
   listenHost: string;
@@ -19,6 +23,10 @@ export interface ProxyOptions {
   drainTimeoutMs: number;
   connectTimeoutMs: number;
   logger: Logger;
+  policy?: PolicyStore;
+  catalogs?: CatalogManager;
+  hashKey?: Buffer;
+  grants?: (user: string) => readonly Grant[];
 }
 
 /** Accepts client connections and owns every session, the cancel-key map and the limits. */
@@ -28,6 +36,9 @@ export class Proxy implements ProxyContext {
   readonly maxMessageSize: number;
   readonly connectTimeoutMs: number;
   readonly logger: Logger;
+  readonly policy: PolicyStore | undefined;
+  readonly catalogs: CatalogManager | undefined;
+  readonly hashKey: Buffer | undefined;
 
   private readonly server: net.Server;
   private readonly sessions = new Set<Session>();
@@ -43,13 +54,18 @@ export class Proxy implements ProxyContext {
     this.maxMessageSize = options.maxMessageSize;
     this.connectTimeoutMs = options.connectTimeoutMs;
     this.logger = options.logger;
+    this.policy = options.policy;
+    this.catalogs = options.catalogs;
+    this.hashKey = options.hashKey;
     this.server = net.createServer({ noDelay: true }, (socket) => this.onConnection(socket));
     this.server.on('error', (err) => this.logger.error({ err: err.message }, 'listener error'));
     this.ticker = setInterval(() => this.tick(), 250);
     this.ticker.unref();
   }
 
-  listen(): Promise<{ host: string; port: number }> {
+  async listen(): Promise<{ host: string; port: number }> {
+    // The SQL parser is WebAssembly: load it before the first statement needs it.
+    if (this.policy) await loadParser();
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(this.options.listenPort, this.options.listenHost, () => {
@@ -63,6 +79,10 @@ export class Proxy implements ProxyContext {
 
   get sessionCount(): number {
     return this.sessions.size;
+  }
+
+  grants(user: string): readonly Grant[] {
+    return this.options.grants?.(user) ?? [];
   }
 
   clock(): number {

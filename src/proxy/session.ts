@@ -16,6 +16,11 @@ import {
 } from '../wire/messages.js';
 import { connectUpstream, type UpstreamLink } from './upstream.js';
 import type { ProxyContext } from './context.js';
+import { Guard, GUARDED_CLIENT_TYPES } from './guard.js';
+import { PolicyGate } from '../gate/policy-gate.js';
+import { analyzeSql, type AnalysisResult } from '../sql/analyze.js';
+import { CatalogSnapshot } from '../catalog/snapshot.js';
+import { decodeRowDescription } from '../wire/results.js';
 
 /** Client → server: every frontend type is valid; S/Q/F each earn one ReadyForQuery, X ends the session. */
 const CLIENT_RULES = ruleTable({ [FRONTEND_TYPES]: Rule.Forward, SQFX: Rule.Observe });
@@ -24,12 +29,33 @@ const UPSTREAM_AUTH_RULES = ruleTable({ R: Rule.Inspect, K: Rule.Inspect, Z: Rul
 /** Server → client afterwards: bytes pass untouched; ReadyForQuery tells us when the session is idle. */
 const UPSTREAM_READY_RULES = ruleTable({ Z: Rule.Observe }, Rule.Forward);
 
+/**
+ * With a policy: every request the guard must judge or pair with its response
+ * is held for it; bulk traffic (COPY data, DataRows of unmasked result sets)
+ * still streams untouched.
+ */
+const CLIENT_GUARDED_RULES = ruleTable({ [FRONTEND_TYPES]: Rule.Forward, [GUARDED_CLIENT_TYPES]: Rule.Inspect, X: Rule.Observe });
+const SERVER_TRACKED = '123tnTCIsZENHcV';
+const UPSTREAM_GUARDED_RULES = ruleTable({ [SERVER_TRACKED]: Rule.Inspect }, Rule.Forward);
+const UPSTREAM_MASKING_ROWS_RULES = ruleTable({ [SERVER_TRACKED]: Rule.Inspect, D: Rule.Inspect }, Rule.Forward);
+const UPSTREAM_MASKING_COPY_RULES = ruleTable({ [SERVER_TRACKED]: Rule.Inspect, d: Rule.Inspect }, Rule.Forward);
+
+/** An empty catalog for analysis while the real one is unavailable (the gate then fails closed). */
+const NO_CATALOG = new CatalogSnapshot({ relations: [], memberships: {}, functions: [], domainBase: {} });
+
 /** PostgreSQL's own limit for one message is 1 GB; the server is trusted up to that. */
 const MAX_UPSTREAM_MESSAGE = 0x40000000;
 
 const SCRAM_PLUS = 'SCRAM-SHA-256-PLUS';
 
 type Phase = 'startup' | 'connecting' | 'auth' | 'ready' | 'closed';
+
+function statementText(type: number, message: Buffer): string {
+  if (type === 0x51) return message.toString('utf8', 5, message.length - 1);
+  const nameEnd = message.indexOf(0, 5);
+  const queryEnd = message.indexOf(0, nameEnd + 1);
+  return message.toString('utf8', nameEnd + 1, queryEnd < 0 ? message.length : queryEnd);
+}
 
 export class Session {
   readonly id: string;
@@ -59,6 +85,10 @@ export class Session {
   private pendingReady = 0;
   private admitted = false;
   private ending = false;
+  /** Present when a policy is in force: judges statements and masks results. */
+  private guard: Guard | undefined;
+  /** A DDL statement went upstream: refresh the catalog at the next ReadyForQuery. */
+  private ddlPending = false;
   private readonly log: Logger;
 
   constructor(
@@ -75,7 +105,8 @@ export class Session {
 
   /** Idle means: authenticated, no query running, nothing exchanged for the idle timeout. */
   isIdleSince(now: number, idleMs: number): boolean {
-    return this.phase === 'ready' && this.pendingReady === 0 && now - this.lastActivity >= idleMs;
+    const busy = this.guard ? this.guard.busy() : this.pendingReady > 0;
+    return this.phase === 'ready' && !busy && now - this.lastActivity >= idleMs;
   }
 
   // ---- client side ---------------------------------------------------------
@@ -90,8 +121,13 @@ export class Session {
   private onClientData(chunk: Buffer): void {
     this.bytesFromClient += chunk.length;
     this.lastActivity = this.ctx.clock();
-    if (this.clientFramer) this.clientFramer.push(chunk);
-    else this.onStartupData(chunk);
+    if (this.clientFramer) {
+      // Several messages of one chunk leave in one write.
+      const upstream = this.upstream as net.Socket;
+      upstream.cork();
+      this.clientFramer.push(chunk);
+      upstream.uncork();
+    } else this.onStartupData(chunk);
   }
 
   private onStartupData(chunk: Buffer): void {
@@ -184,7 +220,9 @@ export class Session {
     this.clientFramer = new Framer(this.clientSink, CLIENT_RULES, this.ctx.maxMessageSize);
     upstream.on('data', (chunk: Buffer) => {
       this.lastActivity = this.ctx.clock();
+      this.client.cork();
       (this.upstreamFramer as Framer).push(chunk);
+      this.client.uncork();
     });
     upstream.on('drain', () => this.client.resume());
     upstream.on('error', (err) => this.log.debug({ err: err.message }, 'upstream socket error'));
@@ -203,10 +241,7 @@ export class Session {
   }
 
   private readonly clientSink: FramerSink = {
-    forward: (bytes) => {
-      const upstream = this.upstream as net.Socket;
-      if (!upstream.write(bytes)) this.client.pause();
-    },
+    forward: (bytes) => this.writeUpstream(bytes),
     observe: (type) => {
       if (type === 0x58 /* X */) {
         this.ending = true;
@@ -214,9 +249,14 @@ export class Session {
       }
       this.pendingReady++;
     },
-    inspect: () => undefined,
+    inspect: (type, message) => this.guardClientMessage(type, message),
     violation: (reason) => this.fatal('08P01', `protocol violation: ${reason}`),
   };
+
+  private writeUpstream(bytes: Buffer): void {
+    const upstream = this.upstream as net.Socket;
+    if (!upstream.write(bytes)) this.client.pause();
+  }
 
   private readonly upstreamSink: FramerSink = {
     forward: (bytes) => this.writeClient(bytes),
@@ -226,8 +266,12 @@ export class Session {
       if (this.phase === 'auth') this.onAuthenticated();
     },
     inspect: (type, message) => {
-      if (type === 0x52 /* R */) this.onAuthRequest(message);
-      else this.onBackendKeyData(message);
+      if (this.phase === 'auth') {
+        if (type === 0x52 /* R */) this.onAuthRequest(message);
+        else this.onBackendKeyData(message);
+        return;
+      }
+      this.guardServerMessage(type, message);
     },
     violation: (reason) => {
       this.log.warn({ reason }, 'upstream protocol violation');
@@ -267,10 +311,119 @@ export class Session {
   private onAuthenticated(): void {
     this.phase = 'ready';
     (this.upstreamFramer as Framer).rules = UPSTREAM_READY_RULES;
+    if (this.ctx.policy) this.enableGuard();
     this.log.info(
       { user: this.user, database: this.database, client: this.clientAddress, tls: this.clientEncrypted },
       'session start',
     );
+  }
+
+  // ---- masking -----------------------------------------------------------
+
+  private enableGuard(): void {
+    const policy = this.ctx.policy;
+    if (!policy) return;
+    const database = this.database as string;
+    const user = this.user as string;
+    const catalogs = this.ctx.catalogs;
+    const catalog = () => catalogs?.current(database);
+    const gate = new PolicyGate({
+      policy: () => policy.current(),
+      catalog,
+      identity: () => ({ user, roles: catalog()?.rolesOf(user) ?? [] }),
+      grants: () => this.ctx.grants(user),
+      now: () => new Date(),
+      hashKey: () => this.ctx.hashKey,
+      record: (event) => this.log.debug({ decision: event }, 'decision'),
+    });
+    const upstreamFramer = this.upstreamFramer as Framer;
+    this.guard = new Guard(
+      {
+        toUpstream: (bytes) => this.writeUpstream(bytes),
+        toClient: (bytes) => this.writeClient(bytes),
+        setServerRules: (rules) => {
+          upstreamFramer.rules = rules;
+        },
+        gate: () => gate,
+        analyze: (sql) => this.analyze(sql),
+      },
+      UPSTREAM_MASKING_ROWS_RULES,
+      UPSTREAM_GUARDED_RULES,
+      UPSTREAM_MASKING_COPY_RULES,
+    );
+    (this.clientFramer as Framer).rules = CLIENT_GUARDED_RULES;
+    upstreamFramer.rules = UPSTREAM_GUARDED_RULES;
+    if (catalogs) void catalogs.ensure(database);
+  }
+
+  private analyze(sql: string): AnalysisResult {
+    const snapshot = this.ctx.catalogs?.current(this.database as string) ?? NO_CATALOG;
+    return analyzeSql(sql, snapshot);
+  }
+
+  /** Requests go through the guard; Q and P may first wait for a catalog (re)load. */
+  private guardClientMessage(type: number, message: Buffer): void {
+    const guard = this.guard;
+    if (!guard) return this.writeUpstream(message);
+    if (type === 0x51 /* Q */ || type === 0x50 /* P */) {
+      const catalogs = this.ctx.catalogs;
+      const database = this.database as string;
+      let wait = catalogs?.needsLoad(database) ?? false;
+      if (!wait && catalogs) {
+        // Names the catalog doesn't know may be relations created since it was read.
+        const result = this.analyze(statementText(type, message));
+        const snapshot = catalogs.current(database);
+        if (result.ok && snapshot && Date.now() - snapshot.loadedAt.getTime() > 1_000) {
+          wait = result.statements.some((st) => st.unresolved.length > 0 || st.prepared?.unresolved.length || st.cursorQuery?.unresolved.length);
+          if (wait) catalogs.invalidate(database);
+        }
+        if (result.ok && result.statements.some((st) => st.kind === 'ddl')) this.ddlPending = true;
+      }
+      if (wait && catalogs) {
+        const framer = this.clientFramer as Framer;
+        framer.pause();
+        void catalogs.ensure(database).then(() => {
+          if (this.phase === 'closed') return;
+          const upstream = this.upstream as net.Socket;
+          upstream.cork();
+          this.guardClientMessage(type, message);
+          upstream.uncork();
+          framer.resume();
+        });
+        return;
+      }
+    }
+    guard.clientMessage(type, message);
+  }
+
+  private guardServerMessage(type: number, message: Buffer): void {
+    const guard = this.guard;
+    if (!guard) return this.writeClient(message);
+    if (type === 0x5a /* Z */) {
+      if (this.ddlPending) {
+        this.ddlPending = false;
+        this.ctx.catalogs?.invalidate(this.database as string);
+      }
+    } else if (type === 0x54 /* T */ && this.ctx.catalogs) {
+      // A table OID the catalog doesn't know: read the catalog again before judging the rows.
+      const catalogs = this.ctx.catalogs;
+      const database = this.database as string;
+      const snapshot = catalogs.current(database);
+      const unknown = decodeRowDescription(message).some((f) => f.tableOid !== 0 && !snapshot?.relation(f.tableOid));
+      if (unknown && snapshot && Date.now() - snapshot.loadedAt.getTime() > 200) {
+        const framer = this.upstreamFramer as Framer;
+        framer.pause();
+        void catalogs.refresh(database).then(() => {
+          if (this.phase === 'closed') return;
+          this.client.cork();
+          guard.serverMessage(type, message);
+          this.client.uncork();
+          framer.resume();
+        });
+        return;
+      }
+    }
+    guard.serverMessage(type, message);
   }
 
   // ---- ending --------------------------------------------------------------

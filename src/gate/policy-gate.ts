@@ -1,0 +1,285 @@
+/**
+ * The one place where a session's statements and result sets are judged:
+ * lineage (SQL layer) + RowDescription table OIDs (wire layer) → policy
+ * decide() with the session's identity, grants and the clock → masks or a
+ * refusal. Every decision passes through `record`, where the audit log plugs in.
+ */
+import type { CatalogSnapshot } from '../catalog/snapshot.js';
+import { compileMask, compileTextMask, type MaskSpec } from '../masking/index.js';
+import {
+  decide,
+  decideFilter,
+  formatColumn,
+  matchIdentity,
+  resolveColumn,
+  type ColumnRef,
+  type Decision,
+  type Grant,
+  type Identity,
+  type Policy,
+} from '../policy/index.js';
+import type { StatementAnalysis } from '../sql/analyze.js';
+import { LineageContext, parseColumnKey, type ColumnKey, type Hazard } from '../sql/lineage.js';
+import type { CopyPlan, Gate, Refusal, ResultPlan } from '../proxy/gate.js';
+import type { CopyFieldRewrite, FieldDescription, FieldRewrite } from '../wire/results.js';
+
+/** What the gate needs from its session; read on every call so reloads and expiry apply at once. */
+export interface GateContext {
+  policy(): Policy;
+  /** undefined while the catalog can't be read: statements touching relations are refused. */
+  catalog(): CatalogSnapshot | undefined;
+  identity(): Identity;
+  grants(): readonly Grant[];
+  now(): Date;
+  hashKey(): Buffer | undefined;
+  /** Receives every non-trivial decision (the audit log's hook). */
+  record?(event: GateEvent): void;
+}
+
+export type GateEvent =
+  | { kind: 'refuse'; statement: string; reason: string; columns: string[] }
+  | { kind: 'result'; statement: string; columns: { name: string; action: Decision['action']; reason: string }[] };
+
+const TEXT_OID = 25;
+
+/** The product's name for how to ask for access, used in every refusal. */
+export function requestHint(columns: readonly string[]): string {
+  return `Request just-in-time access with: pgveil request --columns ${columns.join(',')} --duration 1h --reason "..."`;
+}
+
+export class PolicyGate implements Gate {
+  constructor(private readonly ctx: GateContext) {}
+
+  refusal(analysis: StatementAnalysis): Refusal | undefined {
+    const catalog = this.ctx.catalog();
+    if (!catalog) {
+      if (analysis.relations.length || analysis.unresolved.length || analysis.kind === 'fetch' || analysis.kind === 'execute') {
+        return this.refuse(analysis, {
+          message: 'pgveil cannot read the database catalog right now, so statements that read tables are refused',
+          hint: 'Try again shortly; an operator should check pgveil\'s catalog connection.',
+        }, []);
+      }
+      return undefined;
+    }
+    for (const hazard of analysis.hazards) {
+      const r = this.hazardRefusal(hazard, catalog, analysis);
+      if (r) return r;
+    }
+    if (analysis.kind === 'copy_out' && analysis.copy?.format === 'binary') {
+      const masked = this.maskedColumns(analysis, catalog);
+      if (masked.length) {
+        return this.refuse(analysis, {
+          message: `pgveil: COPY in binary format can't be masked; it would return ${masked.join(', ')}`,
+          hint: `Use FORMAT text or csv to get masked values. ${requestHint(masked)}`,
+        }, masked);
+      }
+    }
+    return undefined;
+  }
+
+  resultPlan(analysis: StatementAnalysis | undefined, fields: FieldDescription[]): ResultPlan {
+    const catalog = this.ctx.catalog();
+    const outputs = analysis?.outputs;
+    const aligned = outputs !== undefined && outputs.length === fields.length;
+    // When the shapes disagree (catalog behind a DDL, a form the analyzer can't
+    // expand) every column may carry anything the statement read.
+    const everything = aligned ? undefined : unionOf(outputs?.map((o) => o.sources) ?? []);
+    const rewrites: FieldRewrite[] = [];
+    const events: { name: string; action: Decision['action']; reason: string }[] = [];
+    let masks = false;
+    fields.forEach((field, i) => {
+      const sources = new Set<ColumnKey>(aligned ? outputs[i].sources : everything);
+      if (field.tableOid !== 0 && catalog) for (const k of wireSources(catalog, field)) sources.add(k);
+      const direct = aligned ? outputs[i].direct && sources.size === 1 : field.tableOid !== 0 && sources.size === 1;
+      const decision = this.decideColumn(sources, direct, catalog);
+      if (decision.action === 'raw') {
+        rewrites.push(null);
+        if (decision.sources.length) events.push({ name: field.name, action: 'raw', reason: decision.reason });
+        return;
+      }
+      masks = true;
+      const spec: MaskSpec = decision.action === 'mask' ? decision.mask : { kind: 'null' };
+      rewrites.push(compileMask(spec, catalog ? catalog.baseType(field.typeOid) : field.typeOid, field.format, {
+        hashKey: this.ctx.hashKey(),
+        typeModifier: field.typeModifier,
+      }));
+      events.push({ name: field.name, action: decision.action, reason: decision.reason });
+    });
+    if (events.length) this.ctx.record?.({ kind: 'result', statement: analysis?.nodeType ?? 'unknown', columns: events });
+    return { rewrites, masks };
+  }
+
+  copyPlan(analysis: StatementAnalysis): CopyPlan {
+    const catalog = this.ctx.catalog();
+    const rewrites: CopyFieldRewrite[] = [];
+    let masks = false;
+    for (const out of analysis.outputs ?? []) {
+      const decision = this.decideColumn(out.sources, out.direct && out.sources.size === 1, catalog);
+      if (decision.action === 'raw') {
+        rewrites.push(null);
+        continue;
+      }
+      masks = true;
+      const spec: MaskSpec = decision.action === 'mask' ? decision.mask : { kind: 'null' };
+      let typeOid = TEXT_OID;
+      if (out.direct && catalog) {
+        const { rel, attnum } = parseColumnKey([...out.sources][0]);
+        typeOid = catalog.baseType(catalog.relation(rel)?.columns.find((c) => c.attnum === attnum)?.typeOid ?? TEXT_OID);
+      } else if (spec.kind !== 'redact' && spec.kind !== 'null') {
+        typeOid = TEXT_OID;
+      }
+      rewrites.push(compileTextMask(spec, typeOid, { hashKey: this.ctx.hashKey() }));
+    }
+    return { rewrites, masks };
+  }
+
+  scrubErrors(analysis: StatementAnalysis | undefined): boolean {
+    if (!analysis) return false;
+    const catalog = this.ctx.catalog();
+    if (!catalog) return analysis.relations.length > 0;
+    const all = new Set<ColumnKey>();
+    for (const o of analysis.outputs ?? []) for (const k of o.sources) all.add(k);
+    for (const h of analysis.hazards) for (const k of h.sources) all.add(k);
+    // Errors can quote any value the statement touched, also in WHERE.
+    for (const rel of analysis.relations) {
+      const info = catalog.relation(rel);
+      if (info && !info.viewDefinition) for (const c of info.columns) all.add(`${rel}:${c.attnum}`);
+    }
+    return this.decideColumn(all, false, catalog).action !== 'raw';
+  }
+
+  functionCallRefusal(functionOid: number): Refusal | undefined {
+    // Built-in functions (OID < 16384) can't read tables by themselves and a
+    // FunctionCall's arguments are the client's own values.
+    if (functionOid < 16384 || this.ctx.policy().columns.length === 0) return undefined;
+    return {
+      message: `pgveil: fast-path calls of user-defined functions (OID ${functionOid}) are refused while a masking policy is active`,
+      hint: 'Call the function from SQL (SELECT fn(...)) so pgveil can check what it reads.',
+    };
+  }
+
+  unparseable(error: string): Refusal {
+    this.ctx.record?.({ kind: 'refuse', statement: 'unparseable', reason: 'parse error', columns: [] });
+    return {
+      message: 'pgveil refuses statements it cannot parse with PostgreSQL\'s grammar',
+      detail: error,
+    };
+  }
+
+  // ---- internals ------------------------------------------------------------
+
+  private hazardRefusal(hazard: Hazard, catalog: CatalogSnapshot, analysis: StatementAnalysis): Refusal | undefined {
+    const refs = this.refsOf(hazard.sources, catalog);
+    const base = { identity: this.ctx.identity(), grants: this.ctx.grants(), policy: this.ctx.policy(), now: this.ctx.now() };
+    if (hazard.kind === 'system') {
+      const policy = this.ctx.policy();
+      if (policy.columns.length === 0 || this.hasRawEverything()) return undefined;
+      return this.refuse(analysis, {
+        message: `pgveil: reading ${hazard.where} is refused: it can expose values of masked columns`,
+        hint: 'Only roles with standing raw access to every sensitive column may read it.',
+      }, [hazard.where]);
+    }
+    if (refs.unknown) {
+      return this.refuse(analysis, {
+        message: `pgveil: ${hazard.where} uses values pgveil can't trace (an unparseable view), so it is refused`,
+      }, []);
+    }
+    if (hazard.kind === 'filter') {
+      const d = decideFilter({ ...base, columns: refs.columns });
+      if (d.action === 'allow') return undefined;
+      const name = formatColumn(d.column);
+      return this.refuse(analysis, {
+        message: `pgveil: permission denied to filter, join, sort or group on masked column ${name} (${hazard.where})`,
+        detail: 'Comparing a masked column reveals its values by inference.',
+        hint: requestHint([name]),
+      }, [name]);
+    }
+    const d = decide({ ...base, columns: refs.columns, sink: 'opaque' });
+    if (d.action !== 'refuse') return undefined;
+    const names = d.sources.filter((s) => !s.raw).map((s) => formatColumn(s.column));
+    const what = hazard.kind === 'function' ? `${hazard.where} reads` : `${hazard.where} would copy`;
+    return this.refuse(analysis, {
+      message: `pgveil: permission denied: ${what} masked column${names.length > 1 ? 's' : ''} ${names.join(', ')} where pgveil can't mask them`,
+      hint: requestHint(names),
+    }, names);
+  }
+
+  private refuse(analysis: StatementAnalysis, refusal: Refusal, columns: string[]): Refusal {
+    this.ctx.record?.({ kind: 'refuse', statement: analysis.nodeType, reason: refusal.message, columns });
+    return refusal;
+  }
+
+  private decideColumn(sources: Set<ColumnKey>, direct: boolean, catalog: CatalogSnapshot | undefined): Decision {
+    const base = { identity: this.ctx.identity(), grants: this.ctx.grants(), policy: this.ctx.policy(), now: this.ctx.now() };
+    if (!catalog) {
+      // Without a catalog nothing can be traced: mask whatever came from a table.
+      if (sources.size === 0) return decide({ ...base, columns: [] });
+      return { action: 'mask', mask: { kind: 'null' }, filter: 'deny', source: { kind: 'unprotected' }, sources: [], reason: 'catalog unavailable: masked (fail closed)' };
+    }
+    const refs = this.refsOf(sources, catalog);
+    if (refs.unknown) {
+      return { action: 'mask', mask: { kind: 'null' }, filter: 'deny', source: { kind: 'unprotected' }, sources: [], reason: 'derived from a view pgveil could not parse: masked (fail closed)' };
+    }
+    return decide({ ...base, columns: refs.columns, direct: direct && refs.columns.length <= 1 });
+  }
+
+  /**
+   * Policy names for base columns. A column of an inheritance child or
+   * partition is named by its own relation and by every ancestor, so a
+   * policy on the parent covers its children.
+   */
+  private refsOf(sources: Set<ColumnKey>, catalog: CatalogSnapshot): { columns: ColumnRef[]; unknown: boolean } {
+    const policy = this.ctx.policy();
+    const columns: ColumnRef[] = [];
+    let unknown = false;
+    for (const key of sources) {
+      if (key.startsWith('view:')) {
+        unknown = true;
+        continue;
+      }
+      if (key.startsWith('system:')) continue;
+      const { rel, attnum } = parseColumnKey(key);
+      const info = catalog.relation(rel);
+      const col = info?.columns.find((c) => c.attnum === attnum);
+      if (!info || !col) continue;
+      const candidates: ColumnRef[] = [{ schema: info.schema, table: info.name, column: col.name }];
+      for (const a of info.ancestors) {
+        const parent = catalog.relation(a);
+        if (parent) candidates.push({ schema: parent.schema, table: parent.name, column: col.name });
+      }
+      const ruled = candidates.find((c) => resolveColumn(policy, c.schema, c.table, c.column) !== undefined);
+      columns.push(ruled ?? candidates[0]);
+    }
+    return { columns, unknown };
+  }
+
+  private maskedColumns(analysis: StatementAnalysis, catalog: CatalogSnapshot): string[] {
+    const names: string[] = [];
+    for (const o of analysis.outputs ?? []) {
+      const d = this.decideColumn(o.sources, o.direct, catalog);
+      if (d.action !== 'raw') names.push(...d.sources.filter((s) => !s.raw).map((s) => formatColumn(s.column)));
+    }
+    return [...new Set(names)];
+  }
+
+  private hasRawEverything(): boolean {
+    const identity = this.ctx.identity();
+    return this.ctx.policy().roles.some((r) => r.rawAll && matchIdentity(r.pattern, identity) !== undefined);
+  }
+}
+
+/** Base columns behind a RowDescription field (views resolved through their definitions). */
+function wireSources(catalog: CatalogSnapshot, field: FieldDescription): Set<ColumnKey> {
+  const rel = catalog.relation(field.tableOid);
+  if (!rel) return new Set();
+  if (rel.viewDefinition === undefined) return new Set([`${field.tableOid}:${field.attnum}`]);
+  const cols = new LineageContext(catalog).relationColumns(rel);
+  const idx = rel.columns.findIndex((c) => c.attnum === field.attnum);
+  return new Set(idx >= 0 ? cols[idx]?.sources ?? [] : []);
+}
+
+function unionOf(sets: Set<ColumnKey>[]): Set<ColumnKey> {
+  const out = new Set<ColumnKey>();
+  for (const s of sets) for (const k of s) out.add(k);
+  return out;
+}

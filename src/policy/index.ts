@@ -1,0 +1,41 @@
+export * from './types.js';
+export {
+  loadPolicy,
+  parsePolicy,
+  resolveHashKey,
+  policyUsesHash,
+  DEFAULT_HASH_KEY_ENV,
+  DEFAULT_JIT_MAX_DURATION_MS,
+} from './load.js';
+export {
+  resolveColumn,
+  decide,
+  decideAll,
+  decideSource,
+  decideFilter,
+  matchIdentity,
+  canRequest,
+  canApprove,
+  isGrantActive,
+  grantInactiveReason,
+  grantCovers,
+  type Identity,
+  type Grant,
+  type Decision,
+  type DecisionSource,
+  type SourceDecision,
+  type DecideInput,
+  type FilterDecision,
+} from './decide.js';
+export {
+  parseColumnPattern,
+  parseNamePattern,
+  foldIdentifier,
+  formatColumn,
+  quoteIdent,
+  IdentifierError,
+  type ColumnRef,
+  type ColumnPattern,
+  type NamePattern,
+  type NamePart,
+} from './identifiers.js';

@@ -1,0 +1,472 @@
+/**
+ * Per-session protocol tracker for masking. It follows the client's requests
+ * (simple and extended protocol, SQL-level cursors and prepared statements)
+ * and pairs every server response with the statement that produced it, so
+ * each result set, COPY stream and error is judged against the right analysis.
+ *
+ * Server responses come back in request order, so pending requests are a FIFO:
+ * Parse → ParseComplete, Bind → BindComplete, Describe → [ParameterDescription]
+ * RowDescription|NoData, Execute → rows then CommandComplete|PortalSuspended|
+ * EmptyQuery, Sync/Query/FunctionCall → ReadyForQuery. After an ErrorResponse
+ * the server skips to the next Sync, and so does the FIFO.
+ */
+import type { AnalysisResult, StatementAnalysis } from '../sql/analyze.js';
+import { Rule, type RuleTable } from '../wire/framer.js';
+import { decodeErrorFields, encodeErrorResponse } from '../wire/messages.js';
+import {
+  decodeRowDescription,
+  rewriteCopyRow,
+  rewriteDataRow,
+  type CopyTextFormat,
+  type FieldDescription,
+} from '../wire/results.js';
+import type { CopyPlan, Gate, Refusal, ResultPlan } from './gate.js';
+
+type Pending =
+  | { kind: 'query'; statements: StatementAnalysis[]; index: number; failed: boolean }
+  | { kind: 'parse'; analysis: StatementAnalysis | undefined }
+  | { kind: 'bind'; portal: string }
+  | { kind: 'describe'; target: 'S' | 'P'; name: string; swallow: boolean }
+  | { kind: 'execute'; portal: string }
+  | { kind: 'close' }
+  | { kind: 'sync' }
+  | { kind: 'function'; analysis: StatementAnalysis | undefined }
+  | { kind: 'inject'; build: () => Buffer[] };
+
+interface PreparedStatement {
+  analysis: StatementAnalysis | undefined;
+  description?: FieldDescription[];
+}
+
+interface Portal {
+  analysis: StatementAnalysis | undefined;
+  /** Result format codes from Bind: [] = all text, [f] = all f, else per column. */
+  formats: number[];
+  description?: FieldDescription[];
+}
+
+export interface GuardHooks {
+  toUpstream(bytes: Buffer): void;
+  toClient(bytes: Buffer): void;
+  /** Server → client rule table to use (rows decoded or not). */
+  setServerRules(rules: RuleTable): void;
+  gate(): Gate;
+  analyze(sql: string): AnalysisResult;
+}
+
+const EMPTY_PLAN: ResultPlan = { rewrites: [], masks: false };
+
+/** Client messages the guard must see before they are forwarded. */
+export const GUARDED_CLIENT_TYPES = 'QPBDECSFH';
+
+export class Guard {
+  private readonly fifo: Pending[] = [];
+  private readonly statements = new Map<string, PreparedStatement>();
+  private readonly portals = new Map<string, Portal>();
+  /** SQL-level PREPARE name → analysis of the prepared statement. */
+  private readonly sqlPrepared = new Map<string, StatementAnalysis>();
+  /** SQL-level DECLARE name → analysis of the cursor's query. */
+  private readonly cursors = new Map<string, StatementAnalysis>();
+  /** After a refused extended-protocol message: drop client messages until Sync. */
+  private skipUntilSync = false;
+  private txStatus = 0x49; // 'I'
+  private plan: ResultPlan = EMPTY_PLAN;
+  private copy: { plan: CopyPlan; format: CopyTextFormat; headerPending: boolean } | undefined;
+
+  constructor(
+    private readonly hooks: GuardHooks,
+    private readonly rowsRules: RuleTable,
+    private readonly plainRules: RuleTable,
+    private readonly copyRules: RuleTable,
+  ) {}
+
+  /** Requests still waiting for their answers (a running query is not idle). */
+  busy(): boolean {
+    return this.fifo.length > 0;
+  }
+
+  // ---- client → server ------------------------------------------------------
+
+  clientMessage(type: number, msg: Buffer): void {
+    if (this.skipUntilSync && type !== 0x53 /* S */) return;
+    switch (type) {
+      case 0x51 /* Q */:
+        return this.onQuery(msg);
+      case 0x50 /* P */:
+        return this.onParse(msg);
+      case 0x42 /* B */:
+        return this.onBind(msg);
+      case 0x44 /* D */:
+        return this.onDescribe(msg);
+      case 0x45 /* E */:
+        return this.onExecute(msg);
+      case 0x43 /* C */: {
+        const target = msg[5];
+        const name = cstring(msg, 6).value;
+        if (target === 0x53) this.statements.delete(name);
+        else this.portals.delete(name);
+        this.push({ kind: 'close' }, msg);
+        return;
+      }
+      case 0x53 /* S */:
+        this.skipUntilSync = false;
+        this.push({ kind: 'sync' }, msg);
+        return;
+      case 0x46 /* F */: {
+        const oid = msg.readUInt32BE(5);
+        const refusal = this.hooks.gate().functionCallRefusal(oid);
+        if (refusal) return this.refuseWhole(refusal);
+        this.push({ kind: 'function', analysis: undefined }, msg);
+        return;
+      }
+      default:
+        this.hooks.toUpstream(msg);
+    }
+  }
+
+  private onQuery(msg: Buffer): void {
+    const sql = msg.toString('utf8', 5, msg.length - 1);
+    const result = this.hooks.analyze(sql);
+    const gate = this.hooks.gate();
+    if (!result.ok) return this.refuseWhole(gate.unparseable(result.error));
+    // A multi-statement query runs as one unit: refuse all of it if any part is refused.
+    for (const st of result.statements) {
+      const refusal = gate.refusal(this.effective(st));
+      if (refusal) return this.refuseWhole(refusal);
+    }
+    for (const st of result.statements) this.trackSqlLevel(st);
+    this.push({ kind: 'query', statements: result.statements, index: 0, failed: false }, msg);
+  }
+
+  /** Answers a refused simple query (or FunctionCall) without involving the server. */
+  private refuseWhole(refusal: Refusal): void {
+    this.pushInject(() => [errorMessage(refusal), readyForQuery(this.txStatus)]);
+  }
+
+  private onParse(msg: Buffer): void {
+    const name = cstring(msg, 5);
+    const query = cstring(msg, name.next);
+    const result = this.hooks.analyze(query.value);
+    const gate = this.hooks.gate();
+    let refusal: Refusal | undefined;
+    let analysis: StatementAnalysis | undefined;
+    if (!result.ok) refusal = gate.unparseable(result.error);
+    else {
+      analysis = result.statements[0];
+      for (const st of result.statements) refusal ??= gate.refusal(this.effective(st));
+    }
+    if (refusal) {
+      // Behave like a server-side error: report it in order, skip to Sync.
+      const error = errorMessage(refusal);
+      this.pushInject(() => [error]);
+      this.skipUntilSync = true;
+      return;
+    }
+    if (analysis) this.trackSqlLevel(analysis);
+    this.statements.set(name.value, { analysis: analysis && this.effective(analysis) });
+    this.push({ kind: 'parse', analysis }, msg);
+  }
+
+  private onBind(msg: Buffer): void {
+    const portal = cstring(msg, 5);
+    const stmt = cstring(msg, portal.next);
+    let o = stmt.next;
+    const nParamFormats = msg.readUInt16BE(o);
+    o += 2 + 2 * nParamFormats;
+    const nParams = msg.readUInt16BE(o);
+    o += 2;
+    for (let i = 0; i < nParams; i++) {
+      const len = msg.readInt32BE(o);
+      o += 4 + (len > 0 ? len : 0);
+    }
+    const nFormats = msg.readUInt16BE(o);
+    o += 2;
+    const formats: number[] = [];
+    for (let i = 0; i < nFormats; i++) formats.push(msg.readUInt16BE(o + 2 * i));
+    const prepared = this.statements.get(stmt.value);
+    this.portals.set(portal.value, {
+      analysis: prepared?.analysis,
+      formats,
+      description: prepared?.description && applyFormats(prepared.description, formats),
+    });
+    this.push({ kind: 'bind', portal: portal.value }, msg);
+  }
+
+  private onDescribe(msg: Buffer): void {
+    const target = msg[5] === 0x53 ? 'S' : 'P';
+    this.push({ kind: 'describe', target, name: cstring(msg, 6).value, swallow: false }, msg);
+  }
+
+  private onExecute(msg: Buffer): void {
+    const name = cstring(msg, 5).value;
+    const portal = this.portals.get(name);
+    if (portal && !portal.description && portal.analysis && needsDescription(portal.analysis)) {
+      // The client never asked for the row shape, but masking needs the column
+      // types: ask the server ourselves and keep its answer from the client.
+      const describe = Buffer.alloc(7 + Buffer.byteLength(name));
+      describe[0] = 0x44;
+      describe.writeUInt32BE(describe.length - 1, 1);
+      describe[5] = 0x50;
+      describe.write(name, 6, 'utf8');
+      this.push({ kind: 'describe', target: 'P', name, swallow: true }, describe);
+    }
+    this.push({ kind: 'execute', portal: name }, msg);
+  }
+
+  /** For EXECUTE / FETCH the analysis that matters is that of the prepared statement / cursor. */
+  private effective(st: StatementAnalysis): StatementAnalysis {
+    if (st.kind === 'execute' && st.name !== undefined) return this.sqlPrepared.get(st.name) ?? st;
+    if (st.kind === 'fetch' && st.name !== undefined) return this.cursors.get(st.name) ?? st;
+    if (st.kind === 'declare' && st.cursorQuery) return st.cursorQuery;
+    return st;
+  }
+
+  private trackSqlLevel(st: StatementAnalysis): void {
+    if (st.kind === 'prepare' && st.name !== undefined && st.prepared) this.sqlPrepared.set(st.name, st.prepared);
+    else if (st.kind === 'declare' && st.name !== undefined && st.cursorQuery) this.cursors.set(st.name, st.cursorQuery);
+    else if (st.kind === 'deallocate') {
+      if (st.name === '*') this.sqlPrepared.clear();
+      else if (st.name !== undefined) this.sqlPrepared.delete(st.name);
+    } else if (st.kind === 'close_cursor') {
+      if (st.name === '*') this.cursors.clear();
+      else if (st.name !== undefined) this.cursors.delete(st.name);
+    }
+  }
+
+  private push(entry: Pending, msg: Buffer): void {
+    this.fifo.push(entry);
+    if (this.fifo.length === 1) this.onHeadChanged();
+    this.hooks.toUpstream(msg);
+  }
+
+  private pushInject(build: () => Buffer[]): void {
+    this.fifo.push({ kind: 'inject', build });
+    if (this.fifo.length === 1) this.drainInjects();
+  }
+
+  /** Emits refusals that are now in turn, then prepares for the next request's responses. */
+  private drainInjects(): void {
+    while (this.fifo.length && this.fifo[0].kind === 'inject') {
+      const entry = this.fifo.shift() as Extract<Pending, { kind: 'inject' }>;
+      for (const b of entry.build()) this.hooks.toClient(b);
+    }
+    this.onHeadChanged();
+  }
+
+  private shift(): void {
+    this.fifo.shift();
+    this.drainInjects();
+  }
+
+  // ---- server → client ------------------------------------------------------
+
+  /** Server messages the guard only watches (already forwarded when this runs, unless swallowed). */
+  serverMessage(type: number, msg: Buffer): void {
+    const head = this.fifo[0];
+    switch (type) {
+      case 0x31 /* 1 ParseComplete */:
+      case 0x33 /* 3 CloseComplete */:
+      case 0x32 /* 2 BindComplete */:
+        if (head && (head.kind === 'parse' || head.kind === 'close' || head.kind === 'bind')) this.shift();
+        this.hooks.toClient(msg);
+        return;
+      case 0x74 /* t ParameterDescription */:
+        if (!(head?.kind === 'describe' && head.swallow)) this.hooks.toClient(msg);
+        return;
+      case 0x6e /* n NoData */:
+        if (head?.kind === 'describe') {
+          const swallow = head.swallow;
+          this.shift();
+          if (swallow) return;
+        }
+        this.hooks.toClient(msg);
+        return;
+      case 0x54 /* T RowDescription */:
+        return this.onRowDescription(msg);
+      case 0x43 /* C CommandComplete */:
+      case 0x49 /* I EmptyQueryResponse */:
+      case 0x73 /* s PortalSuspended */:
+        this.endResultSet();
+        if (head?.kind === 'execute') this.shift();
+        else if (head?.kind === 'query') head.index++;
+        this.hooks.toClient(msg);
+        return;
+      case 0x5a /* Z ReadyForQuery */:
+        this.txStatus = msg[5];
+        this.endResultSet();
+        // Everything up to the request that earned this Z is answered.
+        while (this.fifo.length) {
+          const e = this.fifo[0];
+          if (e.kind === 'sync' || e.kind === 'query' || e.kind === 'function') {
+            this.fifo.shift();
+            break;
+          }
+          this.fifo.shift();
+        }
+        this.hooks.toClient(msg);
+        this.drainInjects();
+        return;
+      case 0x45 /* E ErrorResponse */:
+        return this.onError(msg);
+      case 0x4e /* N NoticeResponse */:
+        return this.hooks.toClient(this.scrubbed(msg, this.currentAnalysis()) ?? msg);
+      case 0x48 /* H CopyOutResponse */:
+        this.onCopyOut(msg);
+        return;
+      case 0x63 /* c CopyDone */:
+        this.hooks.toClient(msg);
+        return;
+      case 0x44 /* D DataRow */:
+        this.hooks.toClient(this.plan.masks ? rewriteDataRow(msg, this.plan.rewrites) : msg);
+        return;
+      case 0x64 /* d CopyData */:
+        return this.onCopyData(msg);
+      case 0x56 /* V FunctionCallResponse */:
+      default:
+        this.hooks.toClient(msg);
+    }
+  }
+
+  private onRowDescription(msg: Buffer): void {
+    const head = this.fifo[0];
+    const fields = decodeRowDescription(msg);
+    if (head?.kind === 'describe') {
+      const swallow = head.swallow;
+      if (head.target === 'S') {
+        const st = this.statements.get(head.name);
+        if (st) st.description = fields;
+      } else {
+        const portal = this.portals.get(head.name);
+        if (portal) portal.description = fields;
+      }
+      this.shift();
+      if (!swallow) this.hooks.toClient(msg);
+      return;
+    }
+    if (head?.kind === 'query') {
+      this.beginResultSet(this.effective(head.statements[head.index] ?? head.statements[head.statements.length - 1]), fields);
+    } else {
+      // Rows without a known statement: still judged by the wire layer (table OIDs).
+      this.beginResultSet(undefined, fields);
+    }
+    this.hooks.toClient(msg);
+  }
+
+  private beginResultSet(analysis: StatementAnalysis | undefined, fields: FieldDescription[]): void {
+    this.plan = this.hooks.gate().resultPlan(analysis, fields);
+    this.hooks.setServerRules(this.plan.masks ? this.rowsRules : this.plainRules);
+  }
+
+  private endResultSet(): void {
+    if (this.plan !== EMPTY_PLAN || this.copy) {
+      this.plan = EMPTY_PLAN;
+      this.copy = undefined;
+      this.hooks.setServerRules(this.plainRules);
+    }
+  }
+
+  /**
+   * DataRows of an Execute arrive without a RowDescription. They can only come
+   * once every earlier request is answered, i.e. when the Execute reaches the
+   * head of the FIFO: that is when its portal's plan is set up.
+   */
+  private onHeadChanged(): void {
+    const head = this.fifo[0];
+    if (head?.kind !== 'execute') return;
+    const portal = this.portals.get(head.portal);
+    this.beginResultSet(portal?.analysis, portal?.description ?? []);
+  }
+
+  private onCopyOut(msg: Buffer): void {
+    const analysis = this.currentAnalysis();
+    const binary = msg[5] === 1;
+    if (analysis?.copy && !binary && analysis.copy.format !== 'binary') {
+      const plan = this.hooks.gate().copyPlan(analysis);
+      if (plan.masks) {
+        this.copy = {
+          plan,
+          format: { format: analysis.copy.format === 'csv' ? 'csv' : 'text', delimiter: analysis.copy.delimiter, null: analysis.copy.null, quote: analysis.copy.quote, escape: analysis.copy.escape },
+          headerPending: analysis.copy.header && analysis.copy.format === 'csv',
+        };
+        this.hooks.setServerRules(this.copyRules);
+      }
+    }
+    this.hooks.toClient(msg);
+  }
+
+  private onCopyData(msg: Buffer): void {
+    const copy = this.copy;
+    if (!copy) return this.hooks.toClient(msg);
+    if (copy.headerPending) {
+      copy.headerPending = false;
+      return this.hooks.toClient(msg);
+    }
+    this.hooks.toClient(rewriteCopyRow(msg, copy.format, copy.plan.rewrites));
+  }
+
+  private onError(msg: Buffer): void {
+    const analysis = this.currentAnalysis();
+    this.endResultSet();
+    const head = this.fifo[0];
+    if (head?.kind === 'query') head.failed = true;
+    else {
+      // Extended protocol: the server now skips to Sync; so do we.
+      while (this.fifo.length && this.fifo[0].kind !== 'sync' && this.fifo[0].kind !== 'query' && this.fifo[0].kind !== 'function') {
+        this.fifo.shift();
+      }
+    }
+    this.hooks.toClient(this.scrubbed(msg, analysis) ?? msg);
+  }
+
+  private currentAnalysis(): StatementAnalysis | undefined {
+    const head = this.fifo[0];
+    if (!head) return undefined;
+    if (head.kind === 'query') return this.effective(head.statements[Math.min(head.index, head.statements.length - 1)]);
+    if (head.kind === 'execute') return this.portals.get(head.portal)?.analysis;
+    if (head.kind === 'parse') return head.analysis;
+    if (head.kind === 'bind') return this.portals.get(head.portal)?.analysis;
+    return undefined;
+  }
+
+  /** An error or notice of a statement that reads masked columns keeps only its SQLSTATE. */
+  private scrubbed(msg: Buffer, analysis: StatementAnalysis | undefined): Buffer | undefined {
+    if (!this.hooks.gate().scrubErrors(analysis)) return undefined;
+    const f = decodeErrorFields(msg);
+    const severity = (f.get('V') ?? f.get('S') ?? 'ERROR') as 'ERROR';
+    return encodeErrorResponse(
+      {
+        severity,
+        code: f.get('C') ?? 'XX000',
+        message: 'message withheld by pgveil: the statement reads masked columns',
+        hint: 'The SQLSTATE is kept; the text could contain masked values.',
+      },
+      msg[0] === 0x4e ? 'N' : 'E',
+    );
+  }
+}
+
+// ---- helpers ------------------------------------------------------------------
+
+function cstring(msg: Buffer, offset: number): { value: string; next: number } {
+  const end = msg.indexOf(0, offset);
+  const stop = end < 0 ? msg.length : end;
+  return { value: msg.toString('utf8', offset, stop), next: stop + 1 };
+}
+
+function applyFormats(fields: FieldDescription[], formats: number[]): FieldDescription[] {
+  return fields.map((f, i) => ({ ...f, format: (formats.length === 0 ? 0 : formats.length === 1 ? formats[0] : formats[i] ?? 0) === 1 ? 1 : 0 }));
+}
+
+function needsDescription(analysis: StatementAnalysis): boolean {
+  return analysis.outputs === undefined || analysis.outputs.some((o) => o.sources.size > 0);
+}
+
+function errorMessage(refusal: Refusal): Buffer {
+  return encodeErrorResponse({ severity: 'ERROR', code: '42501', message: refusal.message, detail: refusal.detail, hint: refusal.hint });
+}
+
+function readyForQuery(status: number): Buffer {
+  return Buffer.from([0x5a, 0, 0, 0, 5, status]);
+}
+
+export { Rule };

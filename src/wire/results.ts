@@ -1,0 +1,218 @@
+/**
+ * Reading RowDescription and rewriting DataRow / COPY rows: the only places
+ * where pgveil decodes result bytes, and only for rows that carry a masked column.
+ */
+
+export interface FieldDescription {
+  name: string;
+  tableOid: number;
+  attnum: number;
+  typeOid: number;
+  typeModifier: number;
+  format: 0 | 1;
+}
+
+/** Parses a whole 'T' message (header included). */
+export function decodeRowDescription(message: Buffer): FieldDescription[] {
+  const count = message.readUInt16BE(5);
+  const fields: FieldDescription[] = [];
+  let o = 7;
+  for (let i = 0; i < count; i++) {
+    const end = message.indexOf(0, o);
+    if (end < 0) throw new Error('RowDescription field name is not terminated');
+    const name = message.toString('utf8', o, end);
+    o = end + 1;
+    fields.push({
+      name,
+      tableOid: message.readUInt32BE(o),
+      attnum: message.readInt16BE(o + 4),
+      typeOid: message.readUInt32BE(o + 6),
+      typeModifier: message.readInt32BE(o + 12),
+      format: message.readInt16BE(o + 16) === 1 ? 1 : 0,
+    });
+    o += 18;
+  }
+  return fields;
+}
+
+/** A per-column rewrite: null leaves the field untouched. Returning null from the function sends SQL NULL. */
+export type FieldRewrite = ((raw: Buffer) => Buffer | null) | null;
+
+/**
+ * Rebuilds a 'D' message with the given columns rewritten. Untouched fields are
+ * copied as contiguous spans; raw values of rewritten fields are never copied.
+ */
+export function rewriteDataRow(message: Buffer, rewrites: readonly FieldRewrite[]): Buffer {
+  const count = message.readUInt16BE(5);
+  // Pass 1: locate fields and compute replacements.
+  const starts = new Array<number>(count);
+  const lengths = new Array<number>(count);
+  const replaced: (Buffer | null | undefined)[] = new Array(count);
+  let o = 7;
+  let size = 7;
+  for (let i = 0; i < count; i++) {
+    const len = message.readInt32BE(o);
+    starts[i] = o;
+    lengths[i] = len;
+    const body = len < 0 ? 0 : len;
+    const fn = rewrites[i];
+    if (fn) {
+      const out = len < 0 ? null : fn(message.subarray(o + 4, o + 4 + len));
+      replaced[i] = out;
+      size += 4 + (out === null ? 0 : out.length);
+    } else {
+      replaced[i] = undefined;
+      size += 4 + body;
+    }
+    o += 4 + body;
+  }
+  // Pass 2: assemble.
+  const out = Buffer.allocUnsafe(size);
+  message.copy(out, 0, 0, 7);
+  out.writeUInt32BE(size - 1, 1);
+  let w = 7;
+  let spanStart = -1;
+  let spanEnd = -1;
+  const flush = () => {
+    if (spanStart >= 0) {
+      w += message.copy(out, w, spanStart, spanEnd);
+      spanStart = -1;
+    }
+  };
+  for (let i = 0; i < count; i++) {
+    const r = replaced[i];
+    const fieldEnd = starts[i] + 4 + (lengths[i] < 0 ? 0 : lengths[i]);
+    if (r === undefined) {
+      if (spanStart < 0) spanStart = starts[i];
+      spanEnd = fieldEnd;
+      continue;
+    }
+    flush();
+    if (r === null) {
+      out.writeInt32BE(-1, w);
+      w += 4;
+    } else {
+      out.writeInt32BE(r.length, w);
+      w += 4;
+      w += r.copy(out, w);
+    }
+  }
+  flush();
+  return out;
+}
+
+export interface CopyTextFormat {
+  format: 'text' | 'csv';
+  delimiter: string;
+  null: string;
+  quote: string;
+  escape: string;
+}
+
+/** Per-column rewrite of a COPY text/csv field value; returns null for SQL NULL. */
+export type CopyFieldRewrite = ((value: string) => string | null) | null;
+
+/**
+ * Rewrites one CopyData row (PostgreSQL sends one row per message in COPY TO).
+ * Returns the new 'd' message.
+ */
+export function rewriteCopyRow(message: Buffer, fmt: CopyTextFormat, rewrites: readonly CopyFieldRewrite[]): Buffer {
+  const text = message.toString('utf8', 5);
+  const newline = text.endsWith('\r\n') ? '\r\n' : text.endsWith('\n') ? '\n' : '';
+  const line = text.slice(0, text.length - newline.length);
+  const fields = fmt.format === 'csv' ? splitCsv(line, fmt) : splitText(line, fmt);
+  const out: string[] = [];
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i];
+    const fn = rewrites[i];
+    if (!fn) {
+      out.push(f.raw);
+      continue;
+    }
+    const value = f.isNull ? null : fn(f.value);
+    out.push(value === null ? fmt.null : fmt.format === 'csv' ? csvQuote(value, fmt) : textEscape(value, fmt.delimiter));
+  }
+  const body = Buffer.from(out.join(fmt.delimiter) + newline, 'utf8');
+  const msg = Buffer.allocUnsafe(5 + body.length);
+  msg[0] = 0x64; // 'd'
+  msg.writeUInt32BE(4 + body.length, 1);
+  body.copy(msg, 5);
+  return msg;
+}
+
+interface CopyField {
+  raw: string;
+  value: string;
+  isNull: boolean;
+}
+
+function splitText(line: string, fmt: CopyTextFormat): CopyField[] {
+  return line.split(fmt.delimiter).map((raw) => {
+    if (raw === fmt.null) return { raw, value: '', isNull: true };
+    return { raw, value: textUnescape(raw), isNull: false };
+  });
+}
+
+const TEXT_ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\\': '\\' };
+
+function textUnescape(raw: string): string {
+  if (!raw.includes('\\')) return raw;
+  return raw.replace(/\\(x[0-9a-fA-F]{1,2}|[0-7]{1,3}|.)/g, (_m, e: string) => {
+    if (e[0] === 'x') return String.fromCharCode(parseInt(e.slice(1), 16));
+    if (/^[0-7]/.test(e)) return String.fromCharCode(parseInt(e, 8));
+    return TEXT_ESCAPES[e] ?? e;
+  });
+}
+
+function textEscape(value: string, delimiter: string): string {
+  let out = '';
+  for (const ch of value) {
+    if (ch === '\\') out += '\\\\';
+    else if (ch === '\n') out += '\\n';
+    else if (ch === '\r') out += '\\r';
+    else if (ch === '\t') out += '\\t';
+    else if (ch === delimiter) out += `\\${ch}`;
+    else out += ch;
+  }
+  return out;
+}
+
+function splitCsv(line: string, fmt: CopyTextFormat): CopyField[] {
+  const fields: CopyField[] = [];
+  let i = 0;
+  for (;;) {
+    const start = i;
+    let value = '';
+    let quoted = false;
+    while (i < line.length && line[i] !== fmt.delimiter) {
+      if (line[i] === fmt.quote) {
+        quoted = true;
+        i++;
+        while (i < line.length) {
+          // Inside quotes: ESCAPE QUOTE is a literal quote ("" when they are the same), QUOTE ends.
+          if (line[i] === fmt.escape && line[i + 1] === fmt.quote) {
+            value += fmt.quote;
+            i += 2;
+          } else if (line[i] === fmt.quote) {
+            i++;
+            break;
+          } else {
+            value += line[i++];
+          }
+        }
+      } else {
+        value += line[i++];
+      }
+    }
+    const raw = line.slice(start, i);
+    fields.push({ raw, value, isNull: !quoted && raw === fmt.null });
+    if (i >= line.length) break;
+    i++; // delimiter
+  }
+  return fields;
+}
+
+function csvQuote(value: string, fmt: CopyTextFormat): string {
+  const escaped = value.split(fmt.quote).join(fmt.escape + fmt.quote);
+  return fmt.quote + escaped + fmt.quote;
+}
