@@ -40,7 +40,7 @@ describe('masking through the proxy', () => {
     expect(r.rows[0].ssn).toBe('***-**-6789');
   });
   it('masks in the extended protocol with binary results', async () => {
-    const r = await asAnalyst((c) => c.query({ text: 'SELECT ssn, birth_date FROM app.users WHERE id = $1', values: [1], binary: true } as never));
+    const r = await asAnalyst((c) => c.query({ text: "SELECT ssn, birth_date FROM app.users WHERE id = $1", values: [1], binary: true } as import("pg").QueryConfig));
     expect(JSON.stringify(r.rows)).not.toContain('6789-');
   });
 });

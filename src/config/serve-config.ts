@@ -19,6 +19,9 @@ const fileSchema = z
     drain_timeout: z.union([z.number(), z.string()]),
     connect_timeout: z.union([z.number(), z.string()]),
     log_level: z.string(),
+    policy: z.string(),
+    catalog_dsn: z.string(),
+    catalog_refresh: z.union([z.number(), z.string()]),
   })
   .partial()
   .strict();
@@ -28,13 +31,14 @@ type Key = keyof RawServeSettings;
 
 const KEYS: Key[] = [
   'listen', 'upstream', 'tls_cert', 'tls_key', 'max_connections', 'max_message_size',
-  'idle_timeout', 'drain_timeout', 'connect_timeout', 'log_level',
+  'idle_timeout', 'drain_timeout', 'connect_timeout', 'log_level', 'policy', 'catalog_dsn', 'catalog_refresh',
 ];
 
 /** PGVEIL_LISTEN, PGVEIL_UPSTREAM, ... one per setting. */
 export const envName = (key: Key): string => `PGVEIL_${key.toUpperCase()}`;
 
-const DEFAULTS: Required<Pick<RawServeSettings, 'listen' | 'max_connections' | 'max_message_size' | 'idle_timeout' | 'drain_timeout' | 'connect_timeout' | 'log_level'>> = {
+const DEFAULTS: Required<Pick<RawServeSettings, 'listen' | 'max_connections' | 'max_message_size' | 'idle_timeout' | 'drain_timeout' | 'connect_timeout' | 'log_level' | 'catalog_refresh'>> = {
+  catalog_refresh: '60s',
   listen: '127.0.0.1:6432',
   max_connections: 1000,
   max_message_size: '64MiB',
@@ -58,6 +62,11 @@ export interface ServeSettings {
   drainTimeoutMs: number;
   connectTimeoutMs: number;
   logLevel: LogLevel;
+  /** Masking policy file; absent = transparent proxy. */
+  policyFile?: string;
+  /** Side connection for the catalog (its database part is replaced per session database). */
+  catalogDsn?: string;
+  catalogRefreshMs: number;
 }
 
 export function readConfigFile(file: string): RawServeSettings {
@@ -127,6 +136,16 @@ export function resolveServeSettings(...layers: RawServeSettings[]): ServeSettin
     drainTimeoutMs: field('drain_timeout', parseDuration),
     connectTimeoutMs: field('connect_timeout', parseDuration),
     logLevel,
+    policyFile: merged.policy || undefined,
+    catalogDsn: merged.catalog_dsn ? field('catalog_dsn', (v: string) => {
+      try {
+        new URL(v);
+      } catch {
+        throw new Error('is not a postgres:// URL');
+      }
+      return v;
+    }) : undefined,
+    catalogRefreshMs: field('catalog_refresh', parseDuration),
   };
 }
 

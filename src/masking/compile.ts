@@ -190,6 +190,10 @@ function trimmedLength(raw: Buffer): number {
 // ---------------------------------------------------------------- partial
 
 const SEPARATORS = new Set([' ', '\t', '-', '.', '@', '/', '(', ')', '+', ':', ',', '_'].map((c) => c.codePointAt(0) as number));
+/** SEPARATORS as a lookup table for the ASCII fast path. */
+const ASCII_SEPARATOR = new Uint8Array(128);
+for (const c of SEPARATORS) ASCII_SEPARATOR[c] = 1;
+const NO_SEPARATOR = new Uint8Array(128);
 
 function partialFn(spec: PartialMask, bpchar: boolean): MaskFn {
   const maskCode = spec.maskChar.codePointAt(0) as number;
@@ -201,14 +205,15 @@ function partialFn(spec: PartialMask, bpchar: boolean): MaskFn {
     let ascii = maskAscii;
     for (let i = 0; i < end && ascii; i++) if (raw[i] >= 0x80) ascii = false;
     if (ascii) {
+      const sep = keepSeparators ? ASCII_SEPARATOR : NO_SEPARATOR;
       let n = 0;
-      for (let i = 0; i < end; i++) if (!keepSeparators || !SEPARATORS.has(raw[i])) n++;
+      for (let i = 0; i < end; i++) n += 1 - sep[raw[i]];
       const reveal = keepFirst + keepLast < n;
       const out = Buffer.allocUnsafe(raw.length);
       let idx = 0;
       for (let i = 0; i < end; i++) {
         const c = raw[i];
-        if (keepSeparators && SEPARATORS.has(c)) {
+        if (sep[c] === 1) {
           out[i] = c;
           continue;
         }

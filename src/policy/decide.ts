@@ -75,6 +75,10 @@ export type DecisionSource =
   | { readonly kind: 'role'; readonly role: string; readonly matched: string; readonly via: string; readonly where: string }
   | { readonly kind: 'grant'; readonly grantId: string; readonly expiresAt: Date };
 
+/** A source that is masked: it always has its policy entry. */
+type MaskedSource = SourceDecision & { readonly raw: false; readonly rule: ColumnRule };
+const isMasked = (s: SourceDecision): s is MaskedSource => !s.raw && s.rule !== undefined;
+
 export interface SourceDecision {
   readonly column: ColumnRef;
   /** The policy entry that makes it sensitive. */
@@ -245,7 +249,7 @@ export function decideSource(
 /** Decision for one result column. See the combination rule at the top of this file. */
 export function decide(input: DecideInput): Decision {
   const sources = input.columns.map((c) => decideSource(input, c));
-  const masked = sources.filter((s) => !s.raw);
+  const masked = sources.filter(isMasked);
   if (masked.length === 0) {
     const decisive = sources.find((s) => s.source.kind !== 'unprotected');
     return {
@@ -257,8 +261,8 @@ export function decide(input: DecideInput): Decision {
     };
   }
   let strictest = masked[0];
-  for (const s of masked) if (maskDisclosure(s.rule!.mask) < maskDisclosure(strictest.rule!.mask)) strictest = s;
-  const filter: FilterMode = masked.some((s) => s.rule!.filter === 'deny') ? 'deny' : 'allow';
+  for (const s of masked) if (maskDisclosure(s.rule.mask) < maskDisclosure(strictest.rule.mask)) strictest = s;
+  const filter: FilterMode = masked.some((s) => s.rule.filter === 'deny') ? 'deny' : 'allow';
   const maskedReasons = masked.map((s) => s.reason).join('; ');
   if (input.sink === 'opaque') {
     return {
@@ -269,7 +273,7 @@ export function decide(input: DecideInput): Decision {
       reason: `the statement would copy ${masked.map((s) => formatColumn(s.column)).join(', ')} where values can't be masked; ${maskedReasons}`,
     };
   }
-  const rule = strictest.rule!;
+  const rule = strictest.rule;
   if (input.direct === true && sources.length === 1) {
     return { action: 'mask', mask: rule.mask, filter, source: strictest.source, sources, reason: maskedReasons };
   }
@@ -307,7 +311,7 @@ export type FilterDecision =
 export function decideFilter(input: Omit<DecideInput, 'direct' | 'sink'>): FilterDecision {
   for (const c of input.columns) {
     const s = decideSource(input, c);
-    if (!s.raw && s.rule!.filter === 'deny') {
+    if (isMasked(s) && s.rule.filter === 'deny') {
       return { action: 'refuse', column: c, source: s.source, reason: `${s.reason}; filtering on it is denied (filter: deny)` };
     }
   }

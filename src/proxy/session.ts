@@ -249,7 +249,7 @@ export class Session {
       }
       this.pendingReady++;
     },
-    inspect: (type, message) => this.guardClientMessage(type, message),
+    inspect: (type, message) => this.safely(() => this.guardClientMessage(type, message)),
     violation: (reason) => this.fatal('08P01', `protocol violation: ${reason}`),
   };
 
@@ -271,7 +271,7 @@ export class Session {
         else this.onBackendKeyData(message);
         return;
       }
-      this.guardServerMessage(type, message);
+      this.safely(() => this.guardServerMessage(type, message));
     },
     violation: (reason) => {
       this.log.warn({ reason }, 'upstream protocol violation');
@@ -319,6 +319,19 @@ export class Session {
   }
 
   // ---- masking -----------------------------------------------------------
+
+  /**
+   * A bug in analysis or masking must cost one session, never the process,
+   * and never let the message it was judging through (fail closed).
+   */
+  private safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.log.error({ err: (err as Error).message, stack: (err as Error).stack?.split('\n').slice(0, 4).join(' | ') }, 'internal error while judging a message');
+      this.fatal('XX000', 'pgveil internal error: the session was closed to keep data safe');
+    }
+  }
 
   private enableGuard(): void {
     const policy = this.ctx.policy;
@@ -386,7 +399,7 @@ export class Session {
           if (this.phase === 'closed') return;
           const upstream = this.upstream as net.Socket;
           upstream.cork();
-          this.guardClientMessage(type, message);
+          this.safely(() => this.guardClientMessage(type, message));
           upstream.uncork();
           framer.resume();
         });
@@ -416,7 +429,7 @@ export class Session {
         void catalogs.refresh(database).then(() => {
           if (this.phase === 'closed') return;
           this.client.cork();
-          guard.serverMessage(type, message);
+          this.safely(() => guard.serverMessage(type, message));
           this.client.uncork();
           framer.resume();
         });
