@@ -10,6 +10,8 @@ import type { Grant } from '../policy/index.js';
 export interface ProxyContext {
   readonly upstream: UpstreamTarget;
   readonly tls: tls.SecureContext | undefined;
+  /** DER of the certificate pgveil presents to clients (for channel binding pass-through). */
+  readonly tlsCertificateDer: Buffer | undefined;
   readonly maxMessageSize: number;
   readonly connectTimeoutMs: number;
   readonly logger: Logger;
@@ -28,6 +30,11 @@ export interface ProxyContext {
   forget(session: Session): void;
   /** Gives the session its own BackendKeyData (pid + key of the given length). */
   registerCancelKey(session: Session, keyLength: number): void;
+  /**
+   * NotificationResponse carries the sending backend's pid; clients compare it
+   * with the pid from their BackendKeyData, so it is translated to the proxy's.
+   */
+  ownNotification(message: Buffer): Buffer;
   /** Handles a CancelRequest packet received on a fresh connection. */
   cancel(packet: Buffer): void;
 }

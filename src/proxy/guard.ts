@@ -11,7 +11,7 @@
  * the server skips to the next Sync, and so does the FIFO.
  */
 import type { AnalysisResult, StatementAnalysis } from '../sql/analyze.js';
-import { Rule, type RuleTable } from '../wire/framer.js';
+import { Rule, ruleTable, type RuleTable } from '../wire/framer.js';
 import { decodeErrorFields, encodeErrorResponse } from '../wire/messages.js';
 import {
   decodeRowDescription,
@@ -43,21 +43,50 @@ interface Portal {
   /** Result format codes from Bind: [] = all text, [f] = all f, else per column. */
   formats: number[];
   description?: FieldDescription[];
+  /** A Describe of this portal is on its way (the client's or ours). */
+  describeRequested: boolean;
 }
 
 export interface GuardHooks {
   toUpstream(bytes: Buffer): void;
   toClient(bytes: Buffer): void;
-  /** Server → client rule table to use (rows decoded or not). */
+  /** Which messages each direction must hand to the guard (see rule tables below). */
   setServerRules(rules: RuleTable): void;
+  setClientRules(rules: RuleTable): void;
   gate(): Gate;
   analyze(sql: string): AnalysisResult;
 }
 
 const EMPTY_PLAN: ResultPlan = { rewrites: [], masks: false };
 
-/** Client messages the guard must see before they are forwarded. */
-export const GUARDED_CLIENT_TYPES = 'QPBDECSFH';
+/**
+ * Rule tables. Requests that may be refused (Query, Parse, FunctionCall) are
+ * held for the guard; the rest of the extended protocol is only observed, so
+ * a pipelined chunk still leaves in one write. While skipping to Sync after a
+ * refusal, everything is held (and dropped). Execute is held only while a
+ * portal may need a Describe injected before it.
+ */
+const FRONTEND = 'BCdcfDEHFPpQSX';
+const CLIENT_RULES = ruleTable({ [FRONTEND]: Rule.Forward, BDECSHX: Rule.Observe, QPF: Rule.Inspect });
+const CLIENT_RULES_EXECUTE = ruleTable({ [FRONTEND]: Rule.Forward, BDCSHX: Rule.Observe, QPFE: Rule.Inspect });
+const CLIENT_RULES_SKIPPING = ruleTable({ [FRONTEND]: Rule.Forward, X: Rule.Observe, BDECSHQPF: Rule.Inspect });
+
+/**
+ * Server side: responses are observed to keep the FIFO in step; errors and
+ * notices are held (they may need scrubbing); rows are held only while the
+ * current result set has masked columns; descriptions only while one of ours
+ * must be kept from the client.
+ */
+const TRACKED = '123tnTCIsZHcV';
+const serverTables: RuleTable[] = [];
+for (let bits = 0; bits < 8; bits++) {
+  // A: NotificationResponse, rewritten by the session (its own backend's pid).
+  const spec: Record<string, Rule> = { [TRACKED]: Rule.Observe, ENA: Rule.Inspect };
+  if (bits & 1) spec.D = Rule.Inspect;
+  if (bits & 2) spec.d = Rule.Inspect;
+  if (bits & 4) spec.tTn = Rule.Inspect;
+  serverTables.push(ruleTable(spec, Rule.Forward));
+}
 
 export class Guard {
   private readonly fifo: Pending[] = [];
@@ -73,12 +102,30 @@ export class Guard {
   private plan: ResultPlan = EMPTY_PLAN;
   private copy: { plan: CopyPlan; format: CopyTextFormat; headerPending: boolean } | undefined;
 
-  constructor(
-    private readonly hooks: GuardHooks,
-    private readonly rowsRules: RuleTable,
-    private readonly plainRules: RuleTable,
-    private readonly copyRules: RuleTable,
-  ) {}
+  private serverRules: RuleTable | undefined;
+  private clientRules: RuleTable | undefined;
+
+  constructor(private readonly hooks: GuardHooks) {
+    this.updateRules();
+  }
+
+  /** Sets both directions' rule tables for the current state. */
+  private updateRules(): void {
+    const head = this.fifo[0];
+    const swallow = head?.kind === 'describe' && head.swallow;
+    const server = serverTables[(this.plan.masks ? 1 : 0) | (this.copy ? 2 : 0) | (swallow ? 4 : 0)];
+    if (server !== this.serverRules) {
+      this.serverRules = server;
+      this.hooks.setServerRules(server);
+    }
+    let client = CLIENT_RULES;
+    if (this.skipUntilSync) client = CLIENT_RULES_SKIPPING;
+    else if (this.undescribedPortals > 0) client = CLIENT_RULES_EXECUTE;
+    if (client !== this.clientRules) {
+      this.clientRules = client;
+      this.hooks.setClientRules(client);
+    }
+  }
 
   /** Requests still waiting for their answers (a running query is not idle). */
   busy(): boolean {
@@ -87,7 +134,9 @@ export class Guard {
 
   // ---- client → server ------------------------------------------------------
 
-  clientMessage(type: number, msg: Buffer): void {
+  /** A client request; `forwarded` when it was only observed (already on its way). */
+  clientMessage(type: number, msg: Buffer, forwarded = false): void {
+    this.forwarded = forwarded;
     if (this.skipUntilSync && type !== 0x53 /* S */) return;
     switch (type) {
       case 0x51 /* Q */:
@@ -104,13 +153,15 @@ export class Guard {
         const target = msg[5];
         const name = cstring(msg, 6).value;
         if (target === 0x53) this.statements.delete(name);
-        else this.portals.delete(name);
+        else this.setPortal(name, undefined);
         this.push({ kind: 'close' }, msg);
+        this.updateRules();
         return;
       }
       case 0x53 /* S */:
         this.skipUntilSync = false;
         this.push({ kind: 'sync' }, msg);
+        this.updateRules();
         return;
       case 0x46 /* F */: {
         const oid = msg.readUInt32BE(5);
@@ -120,7 +171,7 @@ export class Guard {
         return;
       }
       default:
-        this.hooks.toUpstream(msg);
+        if (!forwarded) this.hooks.toUpstream(msg);
     }
   }
 
@@ -160,6 +211,7 @@ export class Guard {
       const error = errorMessage(refusal);
       this.pushInject(() => [error]);
       this.skipUntilSync = true;
+      this.updateRules();
       return;
     }
     if (analysis) this.trackSqlLevel(analysis);
@@ -184,23 +236,46 @@ export class Guard {
     const formats: number[] = [];
     for (let i = 0; i < nFormats; i++) formats.push(msg.readUInt16BE(o + 2 * i));
     const prepared = this.statements.get(stmt.value);
-    this.portals.set(portal.value, {
+    this.setPortal(portal.value, {
       analysis: prepared?.analysis,
       formats,
       description: prepared?.description && applyFormats(prepared.description, formats),
+      describeRequested: false,
     });
     this.push({ kind: 'bind', portal: portal.value }, msg);
+    this.updateRules();
+  }
+
+  /** Portals whose Execute may need a Describe injected first (Execute is then held). */
+  private undescribedPortals = 0;
+
+  private undescribed(p: Portal | undefined): boolean {
+    return p !== undefined && !p.description && !p.describeRequested && p.analysis !== undefined && needsDescription(p.analysis);
+  }
+
+  private setPortal(name: string, portal: Portal | undefined): void {
+    if (this.undescribed(this.portals.get(name))) this.undescribedPortals--;
+    if (portal) {
+      this.portals.set(name, portal);
+      if (this.undescribed(portal)) this.undescribedPortals++;
+    } else this.portals.delete(name);
   }
 
   private onDescribe(msg: Buffer): void {
     const target = msg[5] === 0x53 ? 'S' : 'P';
-    this.push({ kind: 'describe', target, name: cstring(msg, 6).value, swallow: false }, msg);
+    const name = cstring(msg, 6).value;
+    if (target === 'P') {
+      const portal = this.portals.get(name);
+      if (portal) this.setPortal(name, { ...portal, describeRequested: true });
+    }
+    this.push({ kind: 'describe', target, name, swallow: false }, msg);
+    this.updateRules();
   }
 
   private onExecute(msg: Buffer): void {
     const name = cstring(msg, 5).value;
     const portal = this.portals.get(name);
-    if (portal && !portal.description && portal.analysis && needsDescription(portal.analysis)) {
+    if (portal && this.undescribed(portal) && !this.forwarded) {
       // The client never asked for the row shape, but masking needs the column
       // types: ask the server ourselves and keep its answer from the client.
       const describe = Buffer.alloc(7 + Buffer.byteLength(name));
@@ -208,9 +283,13 @@ export class Guard {
       describe.writeUInt32BE(describe.length - 1, 1);
       describe[5] = 0x50;
       describe.write(name, 6, 'utf8');
-      this.push({ kind: 'describe', target: 'P', name, swallow: true }, describe);
+      this.fifo.push({ kind: 'describe', target: 'P', name, swallow: true });
+      if (this.fifo.length === 1) this.onHeadChanged();
+      this.hooks.toUpstream(describe);
+      this.setPortal(name, { ...portal, describeRequested: true });
     }
     this.push({ kind: 'execute', portal: name }, msg);
+    this.updateRules();
   }
 
   /** For EXECUTE / FETCH the analysis that matters is that of the prepared statement / cursor. */
@@ -233,10 +312,13 @@ export class Guard {
     }
   }
 
+  /** Whether the message being handled was only observed (already forwarded). */
+  private forwarded = false;
+
   private push(entry: Pending, msg: Buffer): void {
     this.fifo.push(entry);
     if (this.fifo.length === 1) this.onHeadChanged();
-    this.hooks.toUpstream(msg);
+    if (!this.forwarded) this.hooks.toUpstream(msg);
   }
 
   private pushInject(build: () => Buffer[]): void {
@@ -260,18 +342,26 @@ export class Guard {
 
   // ---- server → client ------------------------------------------------------
 
+  private serverForwarded = false;
+
+  /** Hands a (possibly rewritten) server message on, unless it already went as part of a run. */
+  private pass(msg: Buffer): void {
+    if (!this.serverForwarded) this.hooks.toClient(msg);
+  }
+
   /** Server messages the guard only watches (already forwarded when this runs, unless swallowed). */
-  serverMessage(type: number, msg: Buffer): void {
+  serverMessage(type: number, msg: Buffer, forwarded = false): void {
+    this.serverForwarded = forwarded;
     const head = this.fifo[0];
     switch (type) {
       case 0x31 /* 1 ParseComplete */:
       case 0x33 /* 3 CloseComplete */:
       case 0x32 /* 2 BindComplete */:
         if (head && (head.kind === 'parse' || head.kind === 'close' || head.kind === 'bind')) this.shift();
-        this.hooks.toClient(msg);
+        this.pass(msg);
         return;
       case 0x74 /* t ParameterDescription */:
-        if (!(head?.kind === 'describe' && head.swallow)) this.hooks.toClient(msg);
+        if (!(head?.kind === 'describe' && head.swallow)) this.pass(msg);
         return;
       case 0x6e /* n NoData */:
         if (head?.kind === 'describe') {
@@ -279,7 +369,7 @@ export class Guard {
           this.shift();
           if (swallow) return;
         }
-        this.hooks.toClient(msg);
+        this.pass(msg);
         return;
       case 0x54 /* T RowDescription */:
         return this.onRowDescription(msg);
@@ -289,7 +379,7 @@ export class Guard {
         this.endResultSet();
         if (head?.kind === 'execute') this.shift();
         else if (head?.kind === 'query') head.index++;
-        this.hooks.toClient(msg);
+        this.pass(msg);
         return;
       case 0x5a /* Z ReadyForQuery */:
         this.txStatus = msg[5];
@@ -303,27 +393,27 @@ export class Guard {
           }
           this.fifo.shift();
         }
-        this.hooks.toClient(msg);
+        this.pass(msg);
         this.drainInjects();
         return;
       case 0x45 /* E ErrorResponse */:
         return this.onError(msg);
       case 0x4e /* N NoticeResponse */:
-        return this.hooks.toClient(this.scrubbed(msg, this.currentAnalysis()) ?? msg);
+        return this.pass(this.scrubbed(msg, this.currentAnalysis()) ?? msg);
       case 0x48 /* H CopyOutResponse */:
         this.onCopyOut(msg);
         return;
       case 0x63 /* c CopyDone */:
-        this.hooks.toClient(msg);
+        this.pass(msg);
         return;
       case 0x44 /* D DataRow */:
-        this.hooks.toClient(this.plan.masks ? rewriteDataRow(msg, this.plan.rewrites) : msg);
+        this.pass(this.plan.masks ? rewriteDataRow(msg, this.plan.rewrites) : msg);
         return;
       case 0x64 /* d CopyData */:
         return this.onCopyData(msg);
       case 0x56 /* V FunctionCallResponse */:
       default:
-        this.hooks.toClient(msg);
+        this.pass(msg);
     }
   }
 
@@ -340,7 +430,7 @@ export class Guard {
         if (portal) portal.description = fields;
       }
       this.shift();
-      if (!swallow) this.hooks.toClient(msg);
+      if (!swallow) this.pass(msg);
       return;
     }
     if (head?.kind === 'query') {
@@ -349,19 +439,19 @@ export class Guard {
       // Rows without a known statement: still judged by the wire layer (table OIDs).
       this.beginResultSet(undefined, fields);
     }
-    this.hooks.toClient(msg);
+    this.pass(msg);
   }
 
   private beginResultSet(analysis: StatementAnalysis | undefined, fields: FieldDescription[]): void {
     this.plan = this.hooks.gate().resultPlan(analysis, fields);
-    this.hooks.setServerRules(this.plan.masks ? this.rowsRules : this.plainRules);
+    this.updateRules();
   }
 
   private endResultSet(): void {
     if (this.plan !== EMPTY_PLAN || this.copy) {
       this.plan = EMPTY_PLAN;
       this.copy = undefined;
-      this.hooks.setServerRules(this.plainRules);
+      this.updateRules();
     }
   }
 
@@ -372,6 +462,7 @@ export class Guard {
    */
   private onHeadChanged(): void {
     const head = this.fifo[0];
+    this.updateRules();
     if (head?.kind !== 'execute') return;
     const portal = this.portals.get(head.portal);
     this.beginResultSet(portal?.analysis, portal?.description ?? []);
@@ -388,20 +479,20 @@ export class Guard {
           format: { format: analysis.copy.format === 'csv' ? 'csv' : 'text', delimiter: analysis.copy.delimiter, null: analysis.copy.null, quote: analysis.copy.quote, escape: analysis.copy.escape },
           headerPending: analysis.copy.header && analysis.copy.format === 'csv',
         };
-        this.hooks.setServerRules(this.copyRules);
+        this.updateRules();
       }
     }
-    this.hooks.toClient(msg);
+    this.pass(msg);
   }
 
   private onCopyData(msg: Buffer): void {
     const copy = this.copy;
-    if (!copy) return this.hooks.toClient(msg);
+    if (!copy) return this.pass(msg);
     if (copy.headerPending) {
       copy.headerPending = false;
-      return this.hooks.toClient(msg);
+      return this.pass(msg);
     }
-    this.hooks.toClient(rewriteCopyRow(msg, copy.format, copy.plan.rewrites));
+    this.pass(rewriteCopyRow(msg, copy.format, copy.plan.rewrites));
   }
 
   private onError(msg: Buffer): void {
@@ -415,7 +506,7 @@ export class Guard {
         this.fifo.shift();
       }
     }
-    this.hooks.toClient(this.scrubbed(msg, analysis) ?? msg);
+    this.pass(this.scrubbed(msg, analysis) ?? msg);
   }
 
   private currentAnalysis(): StatementAnalysis | undefined {

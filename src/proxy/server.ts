@@ -1,6 +1,6 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { X509Certificate, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Session } from './session.js';
 import type { ProxyContext } from './context.js';
@@ -33,6 +33,7 @@ export interface ProxyOptions {
 export class Proxy implements ProxyContext {
   readonly upstream: UpstreamTarget;
   readonly tls: tls.SecureContext | undefined;
+  readonly tlsCertificateDer: Buffer | undefined;
   readonly maxMessageSize: number;
   readonly connectTimeoutMs: number;
   readonly logger: Logger;
@@ -43,6 +44,7 @@ export class Proxy implements ProxyContext {
   private readonly server: net.Server;
   private readonly sessions = new Set<Session>();
   private readonly byCancelPid = new Map<number, Session>();
+  private readonly byUpstreamPid = new Map<number, Session>();
   private admitted = 0;
   private now = Date.now();
   private readonly ticker: NodeJS.Timeout;
@@ -51,6 +53,7 @@ export class Proxy implements ProxyContext {
   constructor(private readonly options: ProxyOptions) {
     this.upstream = options.upstream;
     this.tls = options.tls ? tls.createSecureContext({ cert: options.tls.cert, key: options.tls.key }) : undefined;
+    this.tlsCertificateDer = options.tls ? new X509Certificate(options.tls.cert).raw : undefined;
     this.maxMessageSize = options.maxMessageSize;
     this.connectTimeoutMs = options.connectTimeoutMs;
     this.logger = options.logger;
@@ -102,6 +105,7 @@ export class Proxy implements ProxyContext {
   forget(session: Session): void {
     this.sessions.delete(session);
     if (this.byCancelPid.get(session.proxyPid) === session) this.byCancelPid.delete(session.proxyPid);
+    if (this.byUpstreamPid.get(session.upstreamPid) === session) this.byUpstreamPid.delete(session.upstreamPid);
   }
 
   registerCancelKey(session: Session, keyLength: number): void {
@@ -111,6 +115,16 @@ export class Proxy implements ProxyContext {
     session.proxyPid = pid;
     session.proxyKey = randomBytes(Math.max(4, keyLength));
     this.byCancelPid.set(pid, session);
+    this.byUpstreamPid.set(session.upstreamPid, session);
+  }
+
+  ownNotification(message: Buffer): Buffer {
+    if (message.length < 9) return message;
+    const session = this.byUpstreamPid.get(message.readUInt32BE(5));
+    if (!session) return message;
+    const out = Buffer.from(message);
+    out.writeUInt32BE(session.proxyPid, 5);
+    return out;
   }
 
   cancel(packet: Buffer): void {

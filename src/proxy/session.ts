@@ -1,4 +1,5 @@
 import type net from 'node:net';
+import { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -16,7 +17,8 @@ import {
 } from '../wire/messages.js';
 import { connectUpstream, type UpstreamLink } from './upstream.js';
 import type { ProxyContext } from './context.js';
-import { Guard, GUARDED_CLIENT_TYPES } from './guard.js';
+import { Guard } from './guard.js';
+import { BatchedWriter } from './batched-writer.js';
 import { PolicyGate } from '../gate/policy-gate.js';
 import { analyzeSql, type AnalysisResult } from '../sql/analyze.js';
 import { CatalogSnapshot } from '../catalog/snapshot.js';
@@ -27,18 +29,7 @@ const CLIENT_RULES = ruleTable({ [FRONTEND_TYPES]: Rule.Forward, SQFX: Rule.Obse
 /** Server → client while authenticating: auth requests and the backend key are rewritten. */
 const UPSTREAM_AUTH_RULES = ruleTable({ R: Rule.Inspect, K: Rule.Inspect, Z: Rule.Observe }, Rule.Forward);
 /** Server → client afterwards: bytes pass untouched; ReadyForQuery tells us when the session is idle. */
-const UPSTREAM_READY_RULES = ruleTable({ Z: Rule.Observe }, Rule.Forward);
-
-/**
- * With a policy: every request the guard must judge or pair with its response
- * is held for it; bulk traffic (COPY data, DataRows of unmasked result sets)
- * still streams untouched.
- */
-const CLIENT_GUARDED_RULES = ruleTable({ [FRONTEND_TYPES]: Rule.Forward, [GUARDED_CLIENT_TYPES]: Rule.Inspect, X: Rule.Observe });
-const SERVER_TRACKED = '123tnTCIsZENHcV';
-const UPSTREAM_GUARDED_RULES = ruleTable({ [SERVER_TRACKED]: Rule.Inspect }, Rule.Forward);
-const UPSTREAM_MASKING_ROWS_RULES = ruleTable({ [SERVER_TRACKED]: Rule.Inspect, D: Rule.Inspect }, Rule.Forward);
-const UPSTREAM_MASKING_COPY_RULES = ruleTable({ [SERVER_TRACKED]: Rule.Inspect, d: Rule.Inspect }, Rule.Forward);
+const UPSTREAM_READY_RULES = ruleTable({ Z: Rule.Observe, A: Rule.Inspect }, Rule.Forward);
 
 /** An empty catalog for analysis while the real one is unavailable (the gate then fails closed). */
 const NO_CATALOG = new CatalogSnapshot({ relations: [], memberships: {}, functions: [], domainBase: {} });
@@ -123,10 +114,9 @@ export class Session {
     this.lastActivity = this.ctx.clock();
     if (this.clientFramer) {
       // Several messages of one chunk leave in one write.
-      const upstream = this.upstream as net.Socket;
-      upstream.cork();
+      this.toUpstream.begin();
       this.clientFramer.push(chunk);
-      upstream.uncork();
+      this.toUpstream.end();
     } else this.onStartupData(chunk);
   }
 
@@ -137,6 +127,11 @@ export class Session {
       return;
     }
     let buf = this.startupBuffer.length ? Buffer.concat([this.startupBuffer, chunk]) : chunk;
+    if (!this.clientEncrypted && this.ctx.tls && buf[0] === 0x16 /* TLS handshake record */) {
+      // PostgreSQL 17 direct TLS (sslnegotiation=direct): no SSLRequest first.
+      this.startupBuffer = Buffer.alloc(0);
+      return this.upgradeDirectTls(this.ctx.tls, buf);
+    }
     for (;;) {
       if (buf.length < 4) break;
       const length = buf.readUInt32BE(0);
@@ -185,6 +180,48 @@ export class Session {
     this.attachClient(secure);
   }
 
+  /**
+   * The bytes already read belong to the TLS handshake, so the TLS layer reads
+   * through a small bridge that replays them first. Like PostgreSQL, pgveil
+   * requires the ALPN protocol "postgresql" on direct TLS.
+   */
+  private upgradeDirectTls(secureContext: tls.SecureContext, first: Buffer): void {
+    const raw = this.client;
+    raw.removeAllListeners('data');
+    raw.removeAllListeners('close');
+    raw.removeAllListeners('drain');
+    raw.on('error', () => undefined);
+    const bridge = new Duplex({
+      read: () => {
+        raw.resume();
+      },
+      write: (chunk: Buffer, _enc, cb) => {
+        raw.write(chunk, cb);
+      },
+      final: (cb) => {
+        raw.end();
+        cb();
+      },
+      destroy: (err, cb) => {
+        raw.destroy();
+        cb(err);
+      },
+    });
+    bridge.push(first);
+    raw.on('data', (d: Buffer) => {
+      if (!bridge.push(d)) raw.pause();
+    });
+    raw.on('end', () => bridge.push(null));
+    raw.on('close', () => bridge.destroy());
+    const secure = new tls.TLSSocket(bridge as unknown as net.Socket, { isServer: true, secureContext, ALPNProtocols: ['postgresql'] });
+    secure.once('secure', () => {
+      if (secure.alpnProtocol !== 'postgresql') this.fatal('08P01', 'direct SSL connection without ALPN protocol negotiation extension');
+    });
+    this.client = secure;
+    this.clientEncrypted = true;
+    this.attachClient(secure);
+  }
+
   private onStartupMessage(packet: Buffer): void {
     let params: Map<string, string>;
     try {
@@ -220,9 +257,9 @@ export class Session {
     this.clientFramer = new Framer(this.clientSink, CLIENT_RULES, this.ctx.maxMessageSize);
     upstream.on('data', (chunk: Buffer) => {
       this.lastActivity = this.ctx.clock();
-      this.client.cork();
+      this.toClient.begin();
       (this.upstreamFramer as Framer).push(chunk);
-      this.client.uncork();
+      this.toClient.end();
     });
     upstream.on('drain', () => this.client.resume());
     upstream.on('error', (err) => this.log.debug({ err: err.message }, 'upstream socket error'));
@@ -242,28 +279,43 @@ export class Session {
 
   private readonly clientSink: FramerSink = {
     forward: (bytes) => this.writeUpstream(bytes),
-    observe: (type) => {
+    observe: (type, message) => {
       if (type === 0x58 /* X */) {
         this.ending = true;
         return;
       }
-      this.pendingReady++;
+      const guard = this.guard;
+      if (guard) this.safely(() => guard.clientMessage(type, message, true));
+      else this.pendingReady++;
     },
     inspect: (type, message) => this.safely(() => this.guardClientMessage(type, message)),
     violation: (reason) => this.fatal('08P01', `protocol violation: ${reason}`),
   };
 
+  private readonly toUpstream = new BatchedWriter(
+    () => this.upstream as net.Socket,
+    () => this.client.pause(),
+  );
+
+  private readonly toClient = new BatchedWriter(
+    () => this.client,
+    () => this.upstream?.pause(),
+  );
+
   private writeUpstream(bytes: Buffer): void {
-    const upstream = this.upstream as net.Socket;
-    if (!upstream.write(bytes)) this.client.pause();
+    this.toUpstream.write(bytes);
   }
 
   private readonly upstreamSink: FramerSink = {
     forward: (bytes) => this.writeClient(bytes),
-    observe: () => {
+    observe: (type, message) => {
+      if (this.phase === 'auth') {
+        // ReadyForQuery: authentication is over.
+        return this.onAuthenticated();
+      }
+      if (this.guard) return this.safely(() => this.guardServerMessage(type, message, true));
       // ReadyForQuery.
       if (this.pendingReady > 0) this.pendingReady--;
-      if (this.phase === 'auth') this.onAuthenticated();
     },
     inspect: (type, message) => {
       if (this.phase === 'auth') {
@@ -271,7 +323,8 @@ export class Session {
         else this.onBackendKeyData(message);
         return;
       }
-      this.safely(() => this.guardServerMessage(type, message));
+      if (type === 0x41 /* A */) message = this.ctx.ownNotification(message);
+      this.safely(() => this.guardServerMessage(type, message, false));
     },
     violation: (reason) => {
       this.log.warn({ reason }, 'upstream protocol violation');
@@ -281,16 +334,17 @@ export class Session {
 
   private writeClient(bytes: Buffer): void {
     this.bytesToClient += bytes.length;
-    if (!this.client.write(bytes)) this.upstream?.pause();
+    this.toClient.write(bytes);
   }
 
   private onAuthRequest(message: Buffer): void {
     const code = message.length >= 9 ? message.readUInt32BE(5) : -1;
     if (code === AuthCode.SASL) {
-      // Channel binding ties SCRAM to the TLS session the client sees, which
-      // ends at this proxy: offering -PLUS would make such clients fail.
+      // Channel binding ties SCRAM to the certificate the client sees. It can
+      // cross pgveil only when pgveil presents the very certificate the server
+      // does; otherwise -PLUS is withdrawn so clients use plain SCRAM.
       const mechanisms = decodeSaslMechanisms(message);
-      if (mechanisms.includes(SCRAM_PLUS)) {
+      if (mechanisms.includes(SCRAM_PLUS) && !this.sameCertificateBothLegs()) {
         return this.writeClient(encodeSaslMechanisms(mechanisms.filter((m) => m !== SCRAM_PLUS)));
       }
     } else if (code === AuthCode.Ok) {
@@ -298,6 +352,14 @@ export class Session {
       this.user = this.startupUser;
     }
     this.writeClient(message);
+  }
+
+  private sameCertificateBothLegs(): boolean {
+    const mine = this.ctx.tlsCertificateDer;
+    const upstream = this.upstream as tls.TLSSocket | undefined;
+    if (!this.clientEncrypted || !mine || !upstream || typeof upstream.getPeerCertificate !== 'function') return false;
+    const theirs = upstream.getPeerCertificate()?.raw;
+    return Buffer.isBuffer(theirs) && theirs.equals(mine);
   }
 
   private onBackendKeyData(message: Buffer): void {
@@ -357,15 +419,13 @@ export class Session {
         setServerRules: (rules) => {
           upstreamFramer.rules = rules;
         },
+        setClientRules: (rules) => {
+          (this.clientFramer as Framer).rules = rules;
+        },
         gate: () => gate,
         analyze: (sql) => this.analyze(sql),
       },
-      UPSTREAM_MASKING_ROWS_RULES,
-      UPSTREAM_GUARDED_RULES,
-      UPSTREAM_MASKING_COPY_RULES,
     );
-    (this.clientFramer as Framer).rules = CLIENT_GUARDED_RULES;
-    upstreamFramer.rules = UPSTREAM_GUARDED_RULES;
     if (catalogs) void catalogs.ensure(database);
   }
 
@@ -397,10 +457,9 @@ export class Session {
         framer.pause();
         void catalogs.ensure(database).then(() => {
           if (this.phase === 'closed') return;
-          const upstream = this.upstream as net.Socket;
-          upstream.cork();
+          this.toUpstream.begin();
           this.safely(() => this.guardClientMessage(type, message));
-          upstream.uncork();
+          this.toUpstream.end();
           framer.resume();
         });
         return;
@@ -409,9 +468,12 @@ export class Session {
     guard.clientMessage(type, message);
   }
 
-  private guardServerMessage(type: number, message: Buffer): void {
+  private guardServerMessage(type: number, message: Buffer, forwarded: boolean): void {
     const guard = this.guard;
-    if (!guard) return this.writeClient(message);
+    if (!guard) {
+      if (!forwarded) this.writeClient(message);
+      return;
+    }
     if (type === 0x5a /* Z */) {
       if (this.ddlPending) {
         this.ddlPending = false;
@@ -428,15 +490,15 @@ export class Session {
         framer.pause();
         void catalogs.refresh(database).then(() => {
           if (this.phase === 'closed') return;
-          this.client.cork();
-          this.safely(() => guard.serverMessage(type, message));
-          this.client.uncork();
+          this.toClient.begin();
+          this.safely(() => guard.serverMessage(type, message, forwarded));
+          this.toClient.end();
           framer.resume();
         });
         return;
       }
     }
-    guard.serverMessage(type, message);
+    guard.serverMessage(type, message, forwarded);
   }
 
   // ---- ending --------------------------------------------------------------
