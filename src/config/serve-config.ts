@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
 import { readYamlFile, YamlFileError } from './yaml-file.js';
 import { parseByteSize, parseDuration } from '../util/units.js';
@@ -81,8 +82,11 @@ export function readConfigFile(file: string): RawServeSettings {
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
-    const what = issue.code === 'unrecognized_keys' ? `unknown setting "${issue.keys.join('", "')}" (known: ${KEYS.join(', ')})` : `${path.join('.') || 'file'}: ${issue.message}`;
-    throw new ConfigError(`${source.where(path)}: ${what}`);
+    if (issue.code === 'unrecognized_keys') {
+      // Point at the unknown key itself, not at the start of the mapping.
+      throw new ConfigError(`${source.where([...path, issue.keys[0]])}: unknown setting "${issue.keys.join('", "')}" (known: ${KEYS.join(', ')})`);
+    }
+    throw new ConfigError(`${source.where(path)}: ${path.join('.') || 'file'}: ${issue.message}`);
   }
   return parsed.data;
 }
@@ -116,6 +120,13 @@ export function resolveServeSettings(...layers: RawServeSettings[]): ServeSettin
   const tls = merged.tls_cert
     ? { cert: field('tls_cert', readPem), key: field('tls_key', readPem) }
     : undefined;
+  if (tls) {
+    try {
+      createSecureContext(tls);
+    } catch (err) {
+      throw new ConfigError(`tls_cert / tls_key (${merged.tls_cert}, ${merged.tls_key}) are not a usable PEM certificate and key: ${(err as Error).message}`);
+    }
+  }
   const maxConnections = field('max_connections', (v: string | number) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) throw new Error(`"${v}" is not a positive whole number`);

@@ -15,7 +15,7 @@ import {
   encodeErrorResponse,
   encodeSaslMechanisms,
 } from '../wire/messages.js';
-import { connectUpstream, type UpstreamLink } from './upstream.js';
+import { connectUpstream, sendUpstreamCancel, type UpstreamLink } from './upstream.js';
 import type { ProxyContext } from './context.js';
 import { Guard } from './guard.js';
 import { BatchedWriter } from './batched-writer.js';
@@ -518,6 +518,11 @@ export class Session {
       this.client.write(encodeErrorResponse({ severity: 'FATAL', code, message }));
     }
     this.client.end();
+    // Read (and ignore) whatever the client still sends, so its FIN is seen
+    // and the session's slot is released at once.
+    this.client.removeAllListeners('data');
+    this.client.on('data', () => undefined);
+    this.client.resume();
     this.destroyLater();
   }
 
@@ -534,6 +539,12 @@ export class Session {
   private finish(reason: string): void {
     if (this.phase === 'closed') return;
     const wasReady = this.phase === 'ready';
+    // A backend busy with a query doesn't notice its client is gone until it
+    // writes: cancel the query so it doesn't run on for nothing.
+    const busy = this.guard ? this.guard.busy() : this.pendingReady > 0;
+    if (wasReady && busy && this.upstreamKey.length > 0) {
+      sendUpstreamCancel(this.ctx.upstream, this.upstreamPid, this.upstreamKey, this.ctx.connectTimeoutMs).catch(() => undefined);
+    }
     this.phase = 'closed';
     this.upstream?.destroy();
     this.clientFramer?.stop();

@@ -60,8 +60,12 @@ export class Framer {
   /** Body bytes of the current message still to come in later chunks. */
   private bodyRemaining = 0;
   private forwarding = false;
-  private collect: Buffer | null = null;
-  private collectFill = 0;
+  /**
+   * Pieces of a held message that spans chunks. Kept as received (not
+   * preallocated from the length field) so a header claiming a huge message
+   * costs nothing until the bytes actually arrive.
+   */
+  private collect: Buffer[] | null = null;
   private collectRule: Rule = Rule.Forward;
   private collectType = 0;
   private stopped = false;
@@ -113,10 +117,7 @@ export class Framer {
     if (this.bodyRemaining > 0) {
       const take = Math.min(this.bodyRemaining, n);
       if (this.forwarding) runStart = 0;
-      if (this.collect) {
-        chunk.copy(this.collect, this.collectFill, 0, take);
-        this.collectFill += take;
-      }
+      if (this.collect) this.collect.push(Buffer.from(chunk.subarray(0, take)));
       this.bodyRemaining -= take;
       i = take;
       if (this.bodyRemaining === 0 && this.collect) {
@@ -219,18 +220,15 @@ export class Framer {
       if (rule === Rule.Forward) {
         this.collect = null;
       } else {
-        this.collect = Buffer.allocUnsafe(HEADER + bodyLength);
-        this.collect[0] = type;
-        this.collect.writeUInt32BE(length, 1);
-        this.collectFill = HEADER;
+        const header = Buffer.allocUnsafe(HEADER);
+        header[0] = type;
+        header.writeUInt32BE(length, 1);
+        this.collect = [header];
         this.collectRule = rule;
         this.collectType = type;
       }
       const take = Math.min(available, bodyLength);
-      if (this.collect) {
-        chunk.copy(this.collect, this.collectFill, i, i + take);
-        this.collectFill += take;
-      }
+      if (this.collect) this.collect.push(Buffer.from(chunk.subarray(i, i + take)));
       i += take;
       this.bodyRemaining = bodyLength - take;
       if (this.bodyRemaining === 0) {
@@ -254,7 +252,7 @@ export class Framer {
   }
 
   private deliverCollected(): void {
-    const msg = this.collect as Buffer;
+    const msg = Buffer.concat(this.collect as Buffer[]);
     this.collect = null;
     this.forwarding = false;
     if (this.collectRule === Rule.Inspect) this.sink.inspect(this.collectType, msg);
