@@ -37,7 +37,7 @@ export async function loadCatalog(config: pg.ClientConfig): Promise<CatalogSnaps
          SELECT member, roleid FROM pg_auth_members
          UNION
          SELECT m.member, am.roleid FROM m JOIN pg_auth_members am ON am.member = m.roleid)
-       SELECT r.rolname AS name, array_agg(g.rolname ORDER BY g.rolname) AS member_of
+       SELECT r.rolname AS name, array_agg(g.rolname::text ORDER BY g.rolname) AS member_of
          FROM m JOIN pg_roles r ON r.oid = m.member JOIN pg_roles g ON g.oid = m.roleid
         GROUP BY r.rolname`,
     );

@@ -41,6 +41,14 @@ export type GateEvent =
   | { kind: 'result'; statement: string; columns: { name: string; action: Decision['action']; reason: string }[] };
 
 const TEXT_OID = 25;
+/** Cache owner for result sets without a known statement. */
+const NO_ANALYSIS = {};
+
+function fieldsKey(fields: FieldDescription[]): string {
+  let key = '';
+  for (const f of fields) key += `${f.tableOid}.${f.attnum}.${f.typeOid}.${f.typeModifier}.${f.format}|`;
+  return key;
+}
 
 /** The product's name for how to ask for access, used in every refusal. */
 export function requestHint(columns: readonly string[]): string {
@@ -77,8 +85,40 @@ export class PolicyGate implements Gate {
     return undefined;
   }
 
+  /**
+   * Plans by statement and row shape. Valid while policy and catalog are the
+   * same objects; plans that depend on a grant are not kept (grants expire).
+   */
+  private readonly planCache = new WeakMap<object, Map<string, { policy: Policy; catalog: CatalogSnapshot | undefined; plan: ResultPlan; event?: GateEvent }>>();
+
   resultPlan(analysis: StatementAnalysis | undefined, fields: FieldDescription[]): ResultPlan {
     const catalog = this.ctx.catalog();
+    const policy = this.ctx.policy();
+    const owner: object = analysis ?? NO_ANALYSIS;
+    let shapes = this.planCache.get(owner);
+    if (!shapes) this.planCache.set(owner, (shapes = new Map()));
+    const shape = fieldsKey(fields);
+    const hit = shapes.get(shape);
+    if (hit && hit.policy === policy && hit.catalog === catalog) {
+      // Every decision is recorded, cached or not.
+      if (hit.event) this.ctx.record?.(hit.event);
+      return hit.plan;
+    }
+    const { plan, cacheable, event } = this.computePlan(analysis, fields, catalog);
+    if (event) this.ctx.record?.(event);
+    if (cacheable) {
+      if (shapes.size > 64) shapes.clear();
+      shapes.set(shape, { policy, catalog, plan, event });
+    }
+    return plan;
+  }
+
+  private computePlan(
+    analysis: StatementAnalysis | undefined,
+    fields: FieldDescription[],
+    catalog: CatalogSnapshot | undefined,
+  ): { plan: ResultPlan; cacheable: boolean; event?: GateEvent } {
+    let cacheable = true;
     const outputs = analysis?.outputs;
     const aligned = outputs !== undefined && outputs.length === fields.length;
     // When the shapes disagree (catalog behind a DDL, a form the analyzer can't
@@ -92,6 +132,7 @@ export class PolicyGate implements Gate {
       if (field.tableOid !== 0 && catalog) for (const k of wireSources(catalog, field)) sources.add(k);
       const direct = aligned ? outputs[i].direct && sources.size === 1 : field.tableOid !== 0 && sources.size === 1;
       const decision = this.decideColumn(sources, direct, catalog);
+      if (decision.sources.some((s) => s.source.kind === 'grant')) cacheable = false;
       if (decision.action === 'raw') {
         rewrites.push(null);
         if (decision.sources.length) events.push({ name: field.name, action: 'raw', reason: decision.reason });
@@ -105,8 +146,8 @@ export class PolicyGate implements Gate {
       }));
       events.push({ name: field.name, action: decision.action, reason: decision.reason });
     });
-    if (events.length) this.ctx.record?.({ kind: 'result', statement: analysis?.nodeType ?? 'unknown', columns: events });
-    return { rewrites, masks };
+    const event: GateEvent | undefined = events.length ? { kind: 'result', statement: analysis?.nodeType ?? 'unknown', columns: events } : undefined;
+    return { plan: { rewrites, masks }, cacheable, event };
   }
 
   copyPlan(analysis: StatementAnalysis): CopyPlan {

@@ -58,7 +58,7 @@ interface Scope {
 }
 
 /** Functions whose arguments leave the result set through a side channel. */
-const SIDE_CHANNEL_FUNCTIONS = new Set([
+export const SIDE_CHANNEL_FUNCTIONS = new Set([
   'set_config', 'pg_notify', 'lo_from_bytea', 'lo_put', 'lo_import', 'lo_export', 'lowrite', 'lo_create',
   'dblink', 'dblink_exec', 'dblink_send_query', 'pg_file_write', 'pg_logical_emit_message', 'pg_advisory_lock',
   'pg_try_advisory_lock', 'pg_advisory_xact_lock', 'pg_sleep', 'pg_sleep_for', 'setval', 'txid_current',

@@ -1,0 +1,113 @@
+/**
+ * A cheap, conservative pre-check that lets the bulk of ordinary traffic skip
+ * parsing: a single SELECT/WITH/VALUES/TABLE statement whose words name no
+ * sensitive relation, no view or function that reads one, no system view that
+ * exposes values and no side-channel function cannot return or leak a
+ * sensitive value. Anything else (or anything unusual) takes the full path.
+ *
+ * The vocabulary is derived from (catalog snapshot, policy) and rebuilt when
+ * either changes. Results are still checked by the wire layer (RowDescription
+ * table OIDs), so a catalog that is behind is caught there.
+ */
+import type { CatalogSnapshot } from '../catalog/snapshot.js';
+import { resolveColumn, type Policy } from '../policy/index.js';
+import type { AnalysisResult } from '../sql/analyze.js';
+import { LineageContext, SIDE_CHANNEL_FUNCTIONS, SYSTEM_LEAK_RELATIONS } from '../sql/lineage.js';
+
+const FAST_STARTS = new Set(['select', 'with', 'values', 'table']);
+/** Words that always need the full analysis, even in a SELECT. */
+const ALWAYS_ANALYZE = new Set(['into', 'copy', ...SIDE_CHANNEL_FUNCTIONS, ...SYSTEM_LEAK_RELATIONS]);
+const WORD = /[a-z_\u0080-\uffff][a-z0-9_$\u0080-\uffff]*/g;
+
+interface Vocabulary {
+  /** Plain identifiers (matched as words). */
+  words: Set<string>;
+  /** Names that aren't plain identifiers (matched as substrings, quotes doubled too). */
+  others: string[];
+}
+
+const cache = new WeakMap<CatalogSnapshot, { policy: Policy; vocab: Vocabulary }>();
+
+/** The analysis of a statement the screen passed: a plain read of nothing sensitive. */
+export const HARMLESS_READ: AnalysisResult = Object.freeze({
+  ok: true,
+  statements: [Object.freeze({ kind: 'query', nodeType: 'SelectStmt', outputs: undefined, hazards: [], relations: [], unresolved: [] })],
+}) as AnalysisResult;
+
+export function isHarmlessRead(sql: string, catalog: CatalogSnapshot, policy: Policy): boolean {
+  const lower = sql.toLowerCase();
+  const first = /^\s*([a-z]+)/.exec(lower);
+  if (!first || !FAST_STARTS.has(first[1])) return false;
+  const semi = lower.indexOf(';');
+  if (semi >= 0 && lower.slice(semi + 1).trim() !== '') return false;
+  if (lower.includes('u&')) return false;
+  const vocab = vocabulary(catalog, policy);
+  for (const w of lower.match(WORD) ?? []) {
+    if (vocab.words.has(w) || ALWAYS_ANALYZE.has(w) || w.startsWith('lo_') || w.startsWith('dblink')) return false;
+  }
+  for (const name of vocab.others) if (lower.includes(name)) return false;
+  return true;
+}
+
+function vocabulary(catalog: CatalogSnapshot, policy: Policy): Vocabulary {
+  const hit = cache.get(catalog);
+  if (hit && hit.policy === policy) return hit.vocab;
+  const names = new Set<string>();
+  const lineage = new LineageContext(catalog);
+  const sensitiveKey = (rel: number, attnum: number): boolean => {
+    const info = catalog.relation(rel);
+    const col = info?.columns.find((c) => c.attnum === attnum);
+    if (!info || !col) return false;
+    if (resolveColumn(policy, info.schema, info.name, col.name)) return true;
+    return info.ancestors.some((a) => {
+      const p = catalog.relation(a);
+      return p !== undefined && resolveColumn(policy, p.schema, p.name, col.name) !== undefined;
+    });
+  };
+  for (const rel of catalog.data.relations) {
+    if (rel.viewDefinition !== undefined) continue;
+    if (rel.columns.some((c) => sensitiveKey(rel.oid, c.attnum))) names.add(rel.name.toLowerCase());
+  }
+  // Views and functions that mention a sensitive name, until nothing new is found.
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const rel of catalog.data.relations) {
+      const name = rel.name.toLowerCase();
+      if (rel.viewDefinition === undefined || names.has(name)) continue;
+      const viaLineage = lineage.relationColumns(rel).some((c) => [...c.sources].some((k) => {
+        if (k.startsWith('view:')) return true;
+        const [r, a] = k.split(':').map(Number);
+        return sensitiveKey(r, a);
+      }));
+      if (viaLineage || mentions(rel.viewDefinition, names)) {
+        names.add(name);
+        grew = true;
+      }
+    }
+    for (const fn of catalog.data.functions) {
+      const name = fn.name.toLowerCase();
+      if (names.has(name)) continue;
+      if (mentions(fn.body, names)) {
+        names.add(name);
+        grew = true;
+      }
+    }
+  }
+  const vocab: Vocabulary = { words: new Set(), others: [] };
+  for (const n of names) {
+    if (/^[a-z_][a-z0-9_$]*$/.test(n)) vocab.words.add(n);
+    else {
+      vocab.others.push(n);
+      if (n.includes('"')) vocab.others.push(n.replace(/"/g, '""'));
+    }
+  }
+  cache.set(catalog, { policy, vocab });
+  return vocab;
+}
+
+function mentions(text: string, names: Set<string>): boolean {
+  const lower = text.toLowerCase();
+  for (const w of lower.match(WORD) ?? []) if (names.has(w)) return true;
+  for (const n of names) if (!/^[a-z_][a-z0-9_$]*$/.test(n) && lower.includes(n)) return true;
+  return false;
+}

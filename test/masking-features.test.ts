@@ -1,0 +1,261 @@
+/**
+ * Masking features beyond plain results: policy reload, identity (roles,
+ * SET ROLE), catalog refresh and failure, refusal in pipelines, Describe
+ * injection, and the policy check / explain / serve commands.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { pino } from 'pino';
+import { PolicyStore } from '../src/policy/store.js';
+import { CatalogManager } from '../src/catalog/manager.js';
+import { pgInfo, startProxy, superConfig, withClient, type RunningProxy } from './support/proxy.js';
+import { EXAMPLE_POLICY, PII, clientAs, createPiiDatabase, startMaskingProxy } from './support/masking-env.js';
+import { RawConnection, fields, message, query } from './support/raw.js';
+import { AUTH_USERS } from './support/pg-info.js';
+import { freePort } from './support/net.js';
+import { runCli, startServe, upstreamUrl } from './support/cli.js';
+
+const DB = 'mask_features';
+let px: Awaited<ReturnType<typeof startMaskingProxy>>;
+let dir: string;
+
+beforeAll(async () => {
+  await createPiiDatabase(DB);
+  await withClient({ ...superConfig(), database: DB }, async (c) => {
+    await c.query('DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = \'backend_member\') THEN CREATE ROLE backend_member LOGIN PASSWORD \'pw-backend_member\'; END IF; END $$');
+    await c.query('GRANT app_backend TO backend_member');
+  });
+  px = await startMaskingProxy();
+  dir = mkdtempSync(path.join(tmpdir(), 'pgveil-features-'));
+});
+afterAll(async () => {
+  await px?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const analyst = () => clientAs(px.port, 'analyst', DB);
+const cstr = (s: string) => Buffer.from(`${s}\0`);
+const int16 = (n: number) => { const b = Buffer.alloc(2); b.writeInt16BE(n); return b; };
+
+/** Authenticates a raw connection as the trust superuser through the proxy. */
+async function rawSession(port: number): Promise<RawConnection> {
+  const raw = await RawConnection.connect(port);
+  raw.startup({ user: AUTH_USERS.trust.user, database: DB });
+  await raw.until('Z');
+  raw.messages.length = 0;
+  return raw;
+}
+
+describe('identity', () => {
+  it('a member of a role with standing access gets raw values (pg_auth_members)', async () => {
+    const r = await withClient(clientAs(px.port, 'backend_member', DB), (c) => c.query('SELECT email FROM app.users WHERE id = 1'));
+    expect(r.rows[0].email).toBe(PII[0].email);
+  });
+  it('SET ROLE does not change what the session may see', async () => {
+    // pv_trust is a superuser with no standing access; becoming app_backend gives nothing.
+    const r = await withClient({ host: '127.0.0.1', port: px.port, user: AUTH_USERS.trust.user, database: DB }, async (c) => {
+      await c.query('SET ROLE app_backend');
+      await c.query('SET SESSION AUTHORIZATION app_backend');
+      return c.query('SELECT email, current_user AS u FROM app.users WHERE id = 1');
+    });
+    expect(r.rows[0].u).toBe('app_backend');
+    expect(r.rows[0].email).not.toBe(PII[0].email);
+  });
+});
+
+describe('catalog', () => {
+  it('sees an inheritance child created through the proxy (refresh after DDL)', async () => {
+    await withClient({ host: '127.0.0.1', port: px.port, user: AUTH_USERS.trust.user, database: DB }, async (c) => {
+      await c.query('CREATE TABLE app.users_child () INHERITS (app.users)');
+      await c.query("INSERT INTO app.users_child (id, ssn) VALUES (99, '555-66-7777')");
+      await c.query('GRANT SELECT ON app.users_child TO PUBLIC');
+    });
+    const r = await withClient(analyst(), (c) => c.query('SELECT ssn FROM app.users_child'));
+    expect(r.rows[0].ssn).toBe('***-**-7777');
+  });
+  it('sees a table created behind its back (unknown OID in RowDescription)', async () => {
+    await withClient({ ...superConfig(), database: DB }, async (c) => {
+      await c.query('CREATE TABLE app.users_hidden () INHERITS (app.users)');
+      await c.query("INSERT INTO app.users_hidden (id, ssn) VALUES (98, '444-33-2222')");
+      await c.query('GRANT SELECT ON app.users_hidden TO PUBLIC');
+    });
+    await new Promise((r) => setTimeout(r, 1_200)); // older than the refresh rate limit
+    const r = await withClient(analyst(), (c) => c.query('SELECT * FROM app.users_hidden'));
+    expect(JSON.stringify(r.rows)).not.toContain('444-33-2222');
+  });
+  it('refuses statements that read tables while the catalog cannot be read (fail closed)', async () => {
+    const logger = pino({ level: 'silent' });
+    const dead = await freePort();
+    const catalogs = new CatalogManager({
+      connection: (database) => ({ host: '127.0.0.1', port: dead, user: 'nobody', database, connectionTimeoutMillis: 2_000 }),
+      refreshMs: 0,
+      logger,
+    });
+    const blind = await startProxy({ policy: new PolicyStore(EXAMPLE_POLICY, logger), catalogs, hashKey: Buffer.from('k') });
+    try {
+      await withClient(clientAs(blind.port, 'analyst', DB), async (c) => {
+        expect((await c.query('SELECT 1 AS one')).rows[0].one).toBe(1);
+        await expect(c.query('SELECT ssn FROM app.users')).rejects.toMatchObject({ code: '42501' });
+        await expect(c.query('SELECT id FROM app.orders')).rejects.toMatchObject({ code: '42501' });
+      });
+    } finally {
+      await blind.stop();
+    }
+  });
+});
+
+describe('protocol paths', () => {
+  it('refuses unparseable statements with 42501', async () => {
+    await expect(withClient(analyst(), (c) => c.query('SELEC ssn FROM app.users'))).rejects.toMatchObject({ code: '42501' });
+  });
+  it('a refused Parse in a pipeline is answered in order, skips to Sync, and the session goes on', async () => {
+    const seen: string[] = [];
+    const again = await rawSession(px.port);
+    again.write(Buffer.concat([
+      message('P', Buffer.concat([cstr(''), cstr('SELECT 1 AS a'), int16(0)])),
+      message('B', Buffer.concat([cstr(''), cstr(''), int16(0), int16(0), int16(0)])),
+      message('E', Buffer.concat([cstr(''), Buffer.alloc(4)])),
+      message('S'),
+      message('P', Buffer.concat([cstr(''), cstr("SELECT id FROM app.users WHERE ssn = '123-45-6789'"), int16(0)])),
+      message('B', Buffer.concat([cstr(''), cstr(''), int16(0), int16(0), int16(0)])),
+      message('S'),
+      message('P', Buffer.concat([cstr(''), cstr('SELECT 2 AS b'), int16(0)])),
+      message('B', Buffer.concat([cstr(''), cstr(''), int16(0), int16(0), int16(0)])),
+      message('E', Buffer.concat([cstr(''), Buffer.alloc(4)])),
+      message('S'),
+    ]));
+    await new Promise((r) => setTimeout(r, 500));
+    for (const m of again.messages) seen.push(m.type === 'E' ? `E${fields(m.body).C}` : m.type);
+    again.close();
+    // pv_trust has no standing access: the filter on ssn is refused (42501) in its place.
+    expect(seen.join(' ')).toBe('1 2 D C Z E42501 Z 1 2 D C Z');
+  });
+  it('masks rows of a portal the client never described (pgveil asks the server itself)', async () => {
+    const raw = await rawSession(px.port);
+    raw.write(Buffer.concat([
+      message('P', Buffer.concat([cstr('s1'), cstr('SELECT ssn, birth_date FROM app.users WHERE id = 1'), int16(0)])),
+      // Bind with all results in binary, then Execute without any Describe.
+      message('B', Buffer.concat([cstr(''), cstr('s1'), int16(0), int16(0), int16(1), int16(1)])),
+      message('E', Buffer.concat([cstr(''), Buffer.alloc(4)])),
+      message('S'),
+    ]));
+    const deadline = Date.now() + 5_000;
+    while (!raw.messages.some((m) => m.type === 'Z') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const types = raw.messages.map((m) => m.type).join('');
+    expect(types).toBe('12DCZ');
+    const row = raw.messages.find((m) => m.type === 'D');
+    raw.close();
+    expect(types).not.toContain('T'); // our Describe's answer is kept from the client
+    expect(row).toBeDefined();
+    const body = (row as { body: Buffer }).body;
+    const len = body.readInt32BE(2);
+    expect(body.toString('utf8', 6, 6 + len)).toBe('***-**-6789');
+    expect(body.toString('latin1')).not.toContain('123-45');
+  });
+});
+
+describe('policy reload', () => {
+  it('file change and SIGHUP-style reload swap the policy; an invalid file keeps the previous one', async () => {
+    const file = path.join(dir, 'reload.yaml');
+    writeFileSync(file, readFileSync(EXAMPLE_POLICY, 'utf8'));
+    const logger = pino({ level: 'silent' });
+    const policy = new PolicyStore(file, logger);
+    const info = pgInfo();
+    const catalogs = new CatalogManager({
+      connection: (database) => ({ host: info.host, port: info.port, user: info.superuser, password: info.superpass, database }),
+      refreshMs: 0,
+      logger,
+    });
+    const p = await startProxy({ policy, catalogs, hashKey: Buffer.from('k') });
+    policy.watch();
+    const ssn = () => withClient(clientAs(p.port, 'analyst', DB), (c) => c.query('SELECT ssn FROM app.users WHERE id = 1')).then((r) => r.rows[0].ssn as string);
+    const until = async (want: (v: string) => boolean) => {
+      const deadline = Date.now() + 5_000;
+      let v = await ssn();
+      while (!want(v) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        v = await ssn();
+      }
+      return v;
+    };
+    try {
+      expect(await ssn()).toBe('***-**-6789');
+      // Edit: ssn fully redacted now (file watch).
+      writeFileSync(file, readFileSync(EXAMPLE_POLICY, 'utf8').replace('{ class: ssn,   mask: partial, keep_last: 4 }', '{ class: ssn, mask: redact }'));
+      expect(await until((v) => v === '[REDACTED]')).toBe('[REDACTED]');
+      // Invalid file: previous policy stays in force.
+      writeFileSync(file, 'version: 1\ncolumns:\n  app.users.ssn: { mask: sparkle }\n');
+      expect(policy.reload('SIGHUP')).toBe(false);
+      await new Promise((r) => setTimeout(r, 400));
+      expect(await ssn()).toBe('[REDACTED]');
+      // SIGHUP-style explicit reload of a valid file.
+      writeFileSync(file, readFileSync(EXAMPLE_POLICY, 'utf8'));
+      expect(policy.reload('SIGHUP')).toBe(true);
+      expect(await ssn()).toBe('***-**-6789');
+    } finally {
+      policy.close();
+      await p.stop();
+    }
+  });
+});
+
+describe('commands', () => {
+  const dsn = () => {
+    const info = pgInfo();
+    return `postgres://${info.superuser}:${info.superpass}@${info.host}:${info.port}/${DB}`;
+  };
+  it('policy check accepts the examples and reports errors with file:line:column (exit 1)', async () => {
+    const ok = await runCli(['policy', 'check', EXAMPLE_POLICY]);
+    expect(ok.code).toBe(0);
+    const bad = path.join(dir, 'bad.yaml');
+    writeFileSync(bad, 'version: 1\ncolumns:\n  app.users.ssn: { class: ssn, mask: sparkle }\n  app.users.x: { mask: partial, keep_lats: 4 }\n');
+    const r = await runCli(['policy', 'check', bad]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:3:\\d+`));
+    expect(r.stderr).toMatch(/:4:\d+/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+  it('policy check --dsn warns about entries that match no column', async () => {
+    const file = path.join(dir, 'ghost.yaml');
+    writeFileSync(file, 'version: 1\ncolumns:\n  app.users.ssn: { mask: redact }\n  app.users.ghost: { mask: redact }\n');
+    const r = await runCli(['policy', 'check', file, '--dsn', dsn()]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/:4:\d+: warning: "app.users.ghost" matches no column/);
+    expect(r.stderr).not.toContain('app.users.ssn');
+  });
+  it('explain prints the decision per column and why, without running the statement', async () => {
+    const r = await runCli(['explain', '--dsn', dsn(), '--user', 'analyst', '--policy', EXAMPLE_POLICY,
+      'SELECT id, ssn, upper(email) AS e FROM app.users; SELECT id FROM app.users WHERE ssn = \'1\'']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/id: raw/);
+    expect(r.stdout).toMatch(/ssn: mask/);
+    expect(r.stdout).toMatch(/policy entry "app.users.ssn"/);
+    expect(r.stdout).toMatch(/e: mask/);
+    expect(r.stdout).toMatch(/refused \(42501\)/);
+    const backend = await runCli(['explain', '--dsn', dsn(), '--user', 'app_backend', '--policy', EXAMPLE_POLICY, 'SELECT email FROM app.users']);
+    expect(backend.stdout).toMatch(/email: raw/);
+  });
+  it('serve refuses to start with an invalid policy (exit 2, file:line:col)', async () => {
+    const bad = path.join(dir, 'bad-serve.yaml');
+    writeFileSync(bad, 'version: 1\ncolumns:\n  app.users.ssn: { mask: sparkle }\n');
+    const r = await runCli(['serve', '--listen', '127.0.0.1:0', '--upstream', upstreamUrl(), '--policy', bad]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/bad-serve.yaml:3:\d+/);
+  });
+  it('serve --policy --catalog-dsn masks end to end from the command line', async () => {
+    const port = await freePort();
+    const { cli } = await startServe(port, ['--policy', EXAMPLE_POLICY, '--catalog-dsn', dsn()]);
+    try {
+      const r = await withClient(clientAs(port, 'analyst', DB), (c) => c.query('SELECT ssn FROM app.users WHERE id = 2'));
+      expect(r.rows[0].ssn).toBe('***-**-4321');
+    } finally {
+      await cli.stop();
+    }
+  });
+});
+
+void pg;
+void query;
