@@ -157,6 +157,52 @@ describe('protocol paths', () => {
   });
 });
 
+describe('names the server rejected', () => {
+  it('a second Parse of an existing statement name does not replace what the server holds', async () => {
+    const raw = await rawSession(px.port);
+    const rows: Buffer[] = [];
+    raw.write(Buffer.concat([
+      message('P', Buffer.concat([cstr('s9'), cstr('SELECT upper(ssn) AS u FROM app.users WHERE id = 1'), int16(0)])),
+      message('S'),
+      // Rejected by the server: s9 exists. pgveil must keep judging s9 as the first statement.
+      message('P', Buffer.concat([cstr('s9'), cstr("SELECT 'harmless'::text AS u"), int16(0)])),
+      message('S'),
+      message('B', Buffer.concat([cstr(''), cstr('s9'), int16(0), int16(0), int16(0)])),
+      message('E', Buffer.concat([cstr(''), Buffer.alloc(4)])),
+      message('S'),
+    ]));
+    const deadline = Date.now() + 5_000;
+    while (raw.messages.filter((m) => m.type === 'Z').length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const m of raw.messages) if (m.type === "D") rows.push(m.body);
+    raw.close();
+    expect(rows).toHaveLength(1);
+    expect(rows[0].toString('latin1')).not.toContain('123-45-6789');
+  });
+  it('a failed PREPARE or DECLARE of an existing name does not replace what the server holds', async () => {
+    await withClient(analyst(), async (c) => {
+      await c.query('PREPARE p9 AS SELECT upper(ssn) AS u FROM app.users WHERE id = 1');
+      await expect(c.query("PREPARE p9 AS SELECT 'harmless'::text AS u")).rejects.toMatchObject({ code: '42P05' });
+      const r = await c.query('EXECUTE p9');
+      expect(JSON.stringify(r.rows)).not.toContain('123-45-6789');
+      await c.query('BEGIN');
+      await c.query('DECLARE c9 CURSOR FOR SELECT ssn || \'\' AS u FROM app.users WHERE id = 1');
+      await expect(c.query("DECLARE c9 CURSOR FOR SELECT 'harmless'::text AS u")).rejects.toMatchObject({ code: '42P03' });
+      await c.query('ROLLBACK');
+    });
+    await withClient(analyst(), async (c) => {
+      await c.query('BEGIN');
+      await c.query("DECLARE c8 CURSOR FOR SELECT ssn || '' AS u FROM app.users WHERE id = 1");
+      await c.query('SAVEPOINT s');
+      await expect(c.query("DECLARE c8 CURSOR FOR SELECT 'harmless'::text AS u")).rejects.toMatchObject({ code: '42P03' });
+      await c.query('ROLLBACK TO SAVEPOINT s');
+      const r = await c.query('FETCH ALL FROM c8');
+      await c.query('COMMIT');
+      expect(r.rows).toHaveLength(1);
+      expect(JSON.stringify(r.rows)).not.toContain('123-45-6789');
+    });
+  });
+});
+
 describe('policy reload', () => {
   it('file change and SIGHUP-style reload swap the policy; an invalid file keeps the previous one', async () => {
     const file = path.join(dir, 'reload.yaml');

@@ -24,8 +24,8 @@ import type { CopyPlan, Gate, Refusal, ResultPlan } from './gate.js';
 
 type Pending =
   | { kind: 'query'; statements: StatementAnalysis[]; index: number; failed: boolean }
-  | { kind: 'parse'; analysis: StatementAnalysis | undefined }
-  | { kind: 'bind'; portal: string }
+  | { kind: 'parse'; name: string; statement: PreparedStatement }
+  | { kind: 'bind'; portal: string; value: Portal }
   | { kind: 'describe'; target: 'S' | 'P'; name: string; swallow: boolean }
   | { kind: 'execute'; portal: string }
   | { kind: 'close' }
@@ -36,10 +36,16 @@ type Pending =
 interface PreparedStatement {
   analysis: StatementAnalysis | undefined;
   description?: FieldDescription[];
+  /** The server refused (or skipped) the Parse that would have created it. */
+  rejected?: boolean;
 }
 
 interface Portal {
-  analysis: StatementAnalysis | undefined;
+  /** The statement the Bind named, and the version of it that was newest then (maybe unconfirmed). */
+  statementName: string;
+  candidate: PreparedStatement | undefined;
+  /** The candidate was unconfirmed while another version was confirmed: which one runs is known only later. */
+  ambiguous: boolean;
   /** Result format codes from Bind: [] = all text, [f] = all f, else per column. */
   formats: number[];
   description?: FieldDescription[];
@@ -90,8 +96,17 @@ for (let bits = 0; bits < 8; bits++) {
 
 export class Guard {
   private readonly fifo: Pending[] = [];
+  /**
+   * Statements and portals the server confirmed (ParseComplete/BindComplete),
+   * and those still on their way. A Parse or Bind the server rejects (a name
+   * already in use, say) must not replace what the server still holds, so
+   * entries become definite only when confirmed; requests queued behind an
+   * unconfirmed one see it, as the server will if it succeeds.
+   */
   private readonly statements = new Map<string, PreparedStatement>();
   private readonly portals = new Map<string, Portal>();
+  private readonly pendingStatements = new Map<string, PreparedStatement>();
+  private readonly pendingPortals = new Map<string, Portal>();
   /** SQL-level PREPARE name → analysis of the prepared statement. */
   private readonly sqlPrepared = new Map<string, StatementAnalysis>();
   /** SQL-level DECLARE name → analysis of the cursor's query. */
@@ -120,7 +135,7 @@ export class Guard {
     }
     let client = CLIENT_RULES;
     if (this.skipUntilSync) client = CLIENT_RULES_SKIPPING;
-    else if (this.undescribedPortals > 0) client = CLIENT_RULES_EXECUTE;
+    else if (this.anyUndescribed()) client = CLIENT_RULES_EXECUTE;
     if (client !== this.clientRules) {
       this.clientRules = client;
       this.hooks.setClientRules(client);
@@ -152,8 +167,13 @@ export class Guard {
       case 0x43 /* C */: {
         const target = msg[5];
         const name = cstring(msg, 6).value;
-        if (target === 0x53) this.statements.delete(name);
-        else this.setPortal(name, undefined);
+        if (target === 0x53) {
+          this.statements.delete(name);
+          this.pendingStatements.delete(name);
+        } else {
+          this.portals.delete(name);
+          this.pendingPortals.delete(name);
+        }
         this.push({ kind: 'close' }, msg);
         this.updateRules();
         return;
@@ -185,7 +205,6 @@ export class Guard {
       const refusal = gate.refusal(this.effective(st));
       if (refusal) return this.refuseWhole(refusal);
     }
-    for (const st of result.statements) this.trackSqlLevel(st);
     this.push({ kind: 'query', statements: result.statements, index: 0, failed: false }, msg);
   }
 
@@ -214,9 +233,9 @@ export class Guard {
       this.updateRules();
       return;
     }
-    if (analysis) this.trackSqlLevel(analysis);
-    this.statements.set(name.value, { analysis: analysis && this.effective(analysis) });
-    this.push({ kind: 'parse', analysis }, msg);
+    const statement: PreparedStatement = { analysis };
+    this.pendingStatements.set(name.value, statement);
+    this.push({ kind: 'parse', name: name.value, statement }, msg);
   }
 
   private onBind(msg: Buffer): void {
@@ -235,38 +254,64 @@ export class Guard {
     o += 2;
     const formats: number[] = [];
     for (let i = 0; i < nFormats; i++) formats.push(msg.readUInt16BE(o + 2 * i));
-    const prepared = this.statements.get(stmt.value);
-    this.setPortal(portal.value, {
-      analysis: prepared?.analysis,
+    const prepared = this.statement(stmt.value);
+    const confirmed = this.statements.get(stmt.value);
+    const ambiguous = prepared !== undefined && prepared !== confirmed && confirmed !== undefined;
+    const value: Portal = {
+      statementName: stmt.value,
+      candidate: prepared,
+      ambiguous,
       formats,
-      description: prepared?.description && applyFormats(prepared.description, formats),
+      // A statement-level description is only trusted when it is certain which statement runs.
+      description: !ambiguous && prepared?.description ? applyFormats(prepared.description, formats) : undefined,
       describeRequested: false,
-    });
-    this.push({ kind: 'bind', portal: portal.value }, msg);
+    };
+    this.pendingPortals.set(portal.value, value);
+    this.push({ kind: 'bind', portal: portal.value, value }, msg);
     this.updateRules();
   }
 
-  /** Portals whose Execute may need a Describe injected first (Execute is then held). */
-  private undescribedPortals = 0;
-
-  private undescribed(p: Portal | undefined): boolean {
-    return p !== undefined && !p.description && !p.describeRequested && p.analysis !== undefined && needsDescription(p.analysis);
+  private statement(name: string): PreparedStatement | undefined {
+    return this.pendingStatements.get(name) ?? this.statements.get(name);
   }
 
-  private setPortal(name: string, portal: Portal | undefined): void {
-    if (this.undescribed(this.portals.get(name))) this.undescribedPortals--;
-    if (portal) {
-      this.portals.set(name, portal);
-      if (this.undescribed(portal)) this.undescribedPortals++;
-    } else this.portals.delete(name);
+  private portal(name: string): Portal | undefined {
+    return this.pendingPortals.get(name) ?? this.portals.get(name);
+  }
+
+  /**
+   * The analysis of the statement a portal runs. Resolved when needed: by the
+   * time its Execute is answered, the server has accepted or refused every
+   * Parse before it, so a refused re-Parse of the name falls back to the
+   * version the server still holds.
+   */
+  private portalAnalysis(p: Portal | undefined): StatementAnalysis | undefined {
+    if (!p) return undefined;
+    const st = p.candidate && !p.candidate.rejected ? p.candidate : this.statements.get(p.statementName);
+    return st?.analysis;
+  }
+
+  /** A portal whose rows need column types nobody has asked the server for yet. */
+  private undescribed(p: Portal | undefined): boolean {
+    if (p === undefined || p.description || p.describeRequested) return false;
+    if (p.ambiguous) return true;
+    const analysis = this.portalAnalysis(p);
+    return analysis !== undefined && needsDescription(this.effective(analysis));
+  }
+
+  /** While true, Execute is held so a Describe can be injected before it. */
+  private anyUndescribed(): boolean {
+    for (const p of this.pendingPortals.values()) if (this.undescribed(p)) return true;
+    for (const p of this.portals.values()) if (this.undescribed(p)) return true;
+    return false;
   }
 
   private onDescribe(msg: Buffer): void {
     const target = msg[5] === 0x53 ? 'S' : 'P';
     const name = cstring(msg, 6).value;
     if (target === 'P') {
-      const portal = this.portals.get(name);
-      if (portal) this.setPortal(name, { ...portal, describeRequested: true });
+      const portal = this.portal(name);
+      if (portal) portal.describeRequested = true;
     }
     this.push({ kind: 'describe', target, name, swallow: false }, msg);
     this.updateRules();
@@ -274,7 +319,7 @@ export class Guard {
 
   private onExecute(msg: Buffer): void {
     const name = cstring(msg, 5).value;
-    const portal = this.portals.get(name);
+    const portal = this.portal(name);
     if (portal && this.undescribed(portal) && !this.forwarded) {
       // The client never asked for the row shape, but masking needs the column
       // types: ask the server ourselves and keep its answer from the client.
@@ -286,7 +331,7 @@ export class Guard {
       this.fifo.push({ kind: 'describe', target: 'P', name, swallow: true });
       if (this.fifo.length === 1) this.onHeadChanged();
       this.hooks.toUpstream(describe);
-      this.setPortal(name, { ...portal, describeRequested: true });
+      portal.describeRequested = true;
     }
     this.push({ kind: 'execute', portal: name }, msg);
     this.updateRules();
@@ -300,6 +345,7 @@ export class Guard {
     return st;
   }
 
+  /** SQL-level PREPARE/DECLARE/DEALLOCATE/CLOSE take effect once the server completed them. */
   private trackSqlLevel(st: StatementAnalysis): void {
     if (st.kind === 'prepare' && st.name !== undefined && st.prepared) this.sqlPrepared.set(st.name, st.prepared);
     else if (st.kind === 'declare' && st.name !== undefined && st.cursorQuery) this.cursors.set(st.name, st.cursorQuery);
@@ -355,9 +401,23 @@ export class Guard {
     const head = this.fifo[0];
     switch (type) {
       case 0x31 /* 1 ParseComplete */:
-      case 0x33 /* 3 CloseComplete */:
+        if (head?.kind === 'parse') {
+          if (this.pendingStatements.get(head.name) === head.statement) this.pendingStatements.delete(head.name);
+          this.statements.set(head.name, head.statement);
+          this.shift();
+        }
+        this.pass(msg);
+        return;
       case 0x32 /* 2 BindComplete */:
-        if (head && (head.kind === 'parse' || head.kind === 'close' || head.kind === 'bind')) this.shift();
+        if (head?.kind === 'bind') {
+          if (this.pendingPortals.get(head.portal) === head.value) this.pendingPortals.delete(head.portal);
+          this.portals.set(head.portal, head.value);
+          this.shift();
+        }
+        this.pass(msg);
+        return;
+      case 0x33 /* 3 CloseComplete */:
+        if (head?.kind === 'close') this.shift();
         this.pass(msg);
         return;
       case 0x74 /* t ParameterDescription */:
@@ -377,8 +437,15 @@ export class Guard {
       case 0x49 /* I EmptyQueryResponse */:
       case 0x73 /* s PortalSuspended */:
         this.endResultSet();
-        if (head?.kind === 'execute') this.shift();
-        else if (head?.kind === 'query') head.index++;
+        if (head?.kind === 'execute') {
+          const analysis = this.portalAnalysis(this.portal(head.portal));
+          if (type === 0x43 && analysis) this.trackSqlLevel(analysis);
+          this.shift();
+        } else if (head?.kind === 'query') {
+          const analysis = head.statements[head.index];
+          if (type === 0x43 && analysis) this.trackSqlLevel(analysis);
+          head.index++;
+        }
         this.pass(msg);
         return;
       case 0x5a /* Z ReadyForQuery */:
@@ -423,10 +490,10 @@ export class Guard {
     if (head?.kind === 'describe') {
       const swallow = head.swallow;
       if (head.target === 'S') {
-        const st = this.statements.get(head.name);
+        const st = this.statement(head.name);
         if (st) st.description = fields;
       } else {
-        const portal = this.portals.get(head.name);
+        const portal = this.portal(head.name);
         if (portal) portal.description = fields;
       }
       this.shift();
@@ -464,8 +531,9 @@ export class Guard {
     const head = this.fifo[0];
     this.updateRules();
     if (head?.kind !== 'execute') return;
-    const portal = this.portals.get(head.portal);
-    this.beginResultSet(portal?.analysis, portal?.description ?? []);
+    const portal = this.portal(head.portal);
+    const analysis = this.portalAnalysis(portal);
+    this.beginResultSet(analysis && this.effective(analysis), portal?.description ?? []);
   }
 
   private onCopyOut(msg: Buffer): void {
@@ -501,10 +569,17 @@ export class Guard {
     const head = this.fifo[0];
     if (head?.kind === 'query') head.failed = true;
     else {
-      // Extended protocol: the server now skips to Sync; so do we.
+      // Extended protocol: the server now skips to Sync; so do we. Parses and
+      // Binds it skipped (or rejected) never took effect.
       while (this.fifo.length && this.fifo[0].kind !== 'sync' && this.fifo[0].kind !== 'query' && this.fifo[0].kind !== 'function') {
-        this.fifo.shift();
+        const e = this.fifo.shift() as Pending;
+        if (e.kind === 'parse') {
+          e.statement.rejected = true;
+          if (this.pendingStatements.get(e.name) === e.statement) this.pendingStatements.delete(e.name);
+        }
+        if (e.kind === 'bind' && this.pendingPortals.get(e.portal) === e.value) this.pendingPortals.delete(e.portal);
       }
+      this.updateRules();
     }
     this.pass(this.scrubbed(msg, analysis) ?? msg);
   }
@@ -513,10 +588,12 @@ export class Guard {
     const head = this.fifo[0];
     if (!head) return undefined;
     if (head.kind === 'query') return this.effective(head.statements[Math.min(head.index, head.statements.length - 1)]);
-    if (head.kind === 'execute') return this.portals.get(head.portal)?.analysis;
-    if (head.kind === 'parse') return head.analysis;
-    if (head.kind === 'bind') return this.portals.get(head.portal)?.analysis;
-    return undefined;
+    const raw =
+      head.kind === 'execute' ? this.portalAnalysis(this.portal(head.portal))
+      : head.kind === 'parse' ? head.statement.analysis
+      : head.kind === 'bind' ? this.portalAnalysis(head.value)
+      : undefined;
+    return raw && this.effective(raw);
   }
 
   /** An error or notice of a statement that reads masked columns keeps only its SQLSTATE. */
