@@ -41,10 +41,23 @@ export async function loadCatalog(config: pg.ClientConfig): Promise<CatalogSnaps
          FROM m JOIN pg_roles r ON r.oid = m.member JOIN pg_roles g ON g.oid = m.roleid
         GROUP BY r.rolname`,
     );
+    // pg_get_functiondef also shows BEGIN ATOMIC bodies, whose prosrc is empty.
     const fns = await client.query<{ schema: string; name: string; language: string; body: string }>(
-      `SELECT n.nspname AS schema, p.proname AS name, l.lanname AS language, coalesce(p.prosrc, '') AS body
+      `SELECT n.nspname AS schema, p.proname AS name, l.lanname AS language,
+              CASE WHEN coalesce(p.prosrc, '') <> '' THEN p.prosrc
+                   WHEN p.prokind IN ('f', 'p') THEN pg_get_functiondef(p.oid) ELSE '' END AS body
          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang
         WHERE n.nspname NOT IN ${SYSTEM_SCHEMAS}`,
+    );
+    const ops = await client.query<{ name: string }>(
+      `SELECT DISTINCT o.oprname AS name FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
+        WHERE n.nspname NOT IN ${SYSTEM_SCHEMAS}`,
+    );
+    const qfns = await client.query<{ oid: number }>(
+      `SELECT p.oid::int4 AS oid FROM pg_proc p WHERE p.proname = ANY($1)`,
+      [['query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema', 'table_to_xml', 'table_to_xmlschema', 'table_to_xml_and_xmlschema',
+        'schema_to_xml', 'schema_to_xmlschema', 'schema_to_xml_and_xmlschema', 'database_to_xml', 'database_to_xmlschema',
+        'database_to_xml_and_xmlschema', 'cursor_to_xml', 'cursor_to_xmlschema', 'ts_stat']],
     );
     const domains = await client.query<{ oid: number; base: number }>(
       `SELECT oid::int4 AS oid, typbasetype::int4 AS base FROM pg_type WHERE typtype = 'd'`,
@@ -87,6 +100,8 @@ export async function loadCatalog(config: pg.ClientConfig): Promise<CatalogSnaps
       memberships: Object.fromEntries(roles.rows.map((r) => [r.name, r.member_of])),
       functions: fns.rows,
       domainBase: Object.fromEntries(domains.rows.map((d) => [d.oid, d.base])),
+      operators: ops.rows.map((o) => o.name),
+      queryStringFunctionOids: qfns.rows.map((f) => f.oid),
     };
     return new CatalogSnapshot(data);
   } finally {

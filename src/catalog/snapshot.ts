@@ -39,6 +39,10 @@ export interface CatalogData {
   functions: FunctionInfo[];
   /** Domain type OID → its base type OID. */
   domainBase: Record<number, number>;
+  /** Names of operators defined outside the system schemas (backed by user functions). */
+  operators?: string[];
+  /** OIDs of built-in functions that run SQL given as text (refused on the fast path). */
+  queryStringFunctionOids?: number[];
 }
 
 export class CatalogSnapshot {
@@ -78,6 +82,13 @@ export class CatalogSnapshot {
 
   functions(name: string): FunctionInfo[] {
     return this.functionsByName.get(name) ?? [];
+  }
+
+  private operatorSet: Set<string> | undefined;
+
+  operatorNames(): Set<string> {
+    this.operatorSet ??= new Set(this.data.operators ?? []);
+    return this.operatorSet;
   }
 
   rolesOf(user: string): string[] {

@@ -190,9 +190,11 @@ export class PolicyGate implements Gate {
   }
 
   functionCallRefusal(functionOid: number): Refusal | undefined {
-    // Built-in functions (OID < 16384) can't read tables by themselves and a
-    // FunctionCall's arguments are the client's own values.
-    if (functionOid < 16384 || this.ctx.policy().columns.length === 0) return undefined;
+    // Built-in functions (OID < 16384) can't read tables by themselves, except
+    // those that run SQL given as text; a FunctionCall's arguments are the client's own values.
+    if (this.ctx.policy().columns.length === 0 || this.hasRawEverything()) return undefined;
+    const runsSql = this.ctx.catalog()?.data.queryStringFunctionOids?.includes(functionOid) ?? true;
+    if (functionOid < 16384 && !runsSql) return undefined;
     return {
       message: `pgveil: fast-path calls of user-defined functions (OID ${functionOid}) are refused while a masking policy is active`,
       hint: 'Call the function from SQL (SELECT fn(...)) so pgveil can check what it reads.',
@@ -212,7 +214,7 @@ export class PolicyGate implements Gate {
   private hazardRefusal(hazard: Hazard, catalog: CatalogSnapshot, analysis: StatementAnalysis): Refusal | undefined {
     const refs = this.refsOf(hazard.sources, catalog);
     const base = { identity: this.ctx.identity(), grants: this.ctx.grants(), policy: this.ctx.policy(), now: this.ctx.now() };
-    if (hazard.kind === 'system') {
+    if (hazard.kind === 'system' || refs.system) {
       const policy = this.ctx.policy();
       if (policy.columns.length === 0 || this.hasRawEverything()) return undefined;
       return this.refuse(analysis, {
@@ -221,8 +223,10 @@ export class PolicyGate implements Gate {
       }, [hazard.where]);
     }
     if (refs.unknown) {
+      if (this.ctx.policy().columns.length === 0 || this.hasRawEverything()) return undefined;
       return this.refuse(analysis, {
-        message: `pgveil: ${hazard.where} uses values pgveil can't trace (an unparseable view), so it is refused`,
+        message: `pgveil: ${hazard.where} uses values pgveil can't trace, so it is refused`,
+        hint: 'Only roles with standing raw access to every sensitive column may run it.',
       }, []);
     }
     if (hazard.kind === 'filter') {
@@ -269,16 +273,20 @@ export class PolicyGate implements Gate {
    * partition is named by its own relation and by every ancestor, so a
    * policy on the parent covers its children.
    */
-  private refsOf(sources: Set<ColumnKey>, catalog: CatalogSnapshot): { columns: ColumnRef[]; unknown: boolean } {
+  private refsOf(sources: Set<ColumnKey>, catalog: CatalogSnapshot): { columns: ColumnRef[]; unknown: boolean; system: boolean } {
     const policy = this.ctx.policy();
     const columns: ColumnRef[] = [];
     let unknown = false;
+    let system = false;
     for (const key of sources) {
-      if (key.startsWith('view:')) {
+      if (key.startsWith('view:') || key.startsWith('opaque:')) {
         unknown = true;
         continue;
       }
-      if (key.startsWith('system:')) continue;
+      if (key.startsWith('system:')) {
+        system = true;
+        continue;
+      }
       const { rel, attnum } = parseColumnKey(key);
       const info = catalog.relation(rel);
       const col = info?.columns.find((c) => c.attnum === attnum);
@@ -291,7 +299,7 @@ export class PolicyGate implements Gate {
       const ruled = candidates.find((c) => resolveColumn(policy, c.schema, c.table, c.column) !== undefined);
       columns.push(ruled ?? candidates[0]);
     }
-    return { columns, unknown };
+    return { columns, unknown, system };
   }
 
   private maskedColumns(analysis: StatementAnalysis, catalog: CatalogSnapshot): string[] {

@@ -12,11 +12,11 @@
 import type { CatalogSnapshot } from '../catalog/snapshot.js';
 import { resolveColumn, type Policy } from '../policy/index.js';
 import type { AnalysisResult } from '../sql/analyze.js';
-import { LineageContext, SIDE_CHANNEL_FUNCTIONS, SYSTEM_LEAK_RELATIONS } from '../sql/lineage.js';
+import { LineageContext, QUERY_STRING_FUNCTIONS, SIDE_CHANNEL_FUNCTIONS, SYSTEM_LEAK_RELATIONS } from '../sql/lineage.js';
 
 const FAST_STARTS = new Set(['select', 'with', 'values', 'table']);
 /** Words that always need the full analysis, even in a SELECT. */
-const ALWAYS_ANALYZE = new Set(['into', 'copy', ...SIDE_CHANNEL_FUNCTIONS, ...SYSTEM_LEAK_RELATIONS]);
+const ALWAYS_ANALYZE = new Set(['into', 'copy', ...SIDE_CHANNEL_FUNCTIONS, ...SYSTEM_LEAK_RELATIONS, ...QUERY_STRING_FUNCTIONS]);
 const WORD = /[a-z_\u0080-\uffff][a-z0-9_$\u0080-\uffff]*/g;
 
 interface Vocabulary {
@@ -86,8 +86,9 @@ function vocabulary(catalog: CatalogSnapshot, policy: Policy): Vocabulary {
     }
     for (const fn of catalog.data.functions) {
       const name = fn.name.toLowerCase();
-      if (names.has(name)) continue;
-      if (mentions(fn.body, names)) {
+      if (names.has(name) || fn.language === 'c' || fn.language === 'internal') continue;
+      // What the analyzer would find in the body (dynamic SQL = anything), or a sensitive name.
+      if (lineage.codeReads(fn.body, fn.language).size > 0 || mentions(fn.body, names)) {
         names.add(name);
         grew = true;
       }

@@ -107,10 +107,6 @@ export class Guard {
   private readonly portals = new Map<string, Portal>();
   private readonly pendingStatements = new Map<string, PreparedStatement>();
   private readonly pendingPortals = new Map<string, Portal>();
-  /** SQL-level PREPARE name → analysis of the prepared statement. */
-  private readonly sqlPrepared = new Map<string, StatementAnalysis>();
-  /** SQL-level DECLARE name → analysis of the cursor's query. */
-  private readonly cursors = new Map<string, StatementAnalysis>();
   /** After a refused extended-protocol message: drop client messages until Sync. */
   private skipUntilSync = false;
   private txStatus = 0x49; // 'I'
@@ -339,22 +335,27 @@ export class Guard {
 
   /** For EXECUTE / FETCH the analysis that matters is that of the prepared statement / cursor. */
   private effective(st: StatementAnalysis): StatementAnalysis {
-    if (st.kind === 'execute' && st.name !== undefined) return this.sqlPrepared.get(st.name) ?? st;
-    if (st.kind === 'fetch' && st.name !== undefined) return this.cursors.get(st.name) ?? st;
+    // SQL PREPARE and protocol Parse share one namespace, as do DECLARE and Bind.
+    if (st.kind === 'execute' && st.name !== undefined) return this.statements.get(st.name)?.analysis ?? st;
+    if (st.kind === 'fetch' && st.name !== undefined) return this.portalAnalysis(this.portal(st.name)) ?? st;
     if (st.kind === 'declare' && st.cursorQuery) return st.cursorQuery;
     return st;
   }
 
   /** SQL-level PREPARE/DECLARE/DEALLOCATE/CLOSE take effect once the server completed them. */
   private trackSqlLevel(st: StatementAnalysis): void {
-    if (st.kind === 'prepare' && st.name !== undefined && st.prepared) this.sqlPrepared.set(st.name, st.prepared);
-    else if (st.kind === 'declare' && st.name !== undefined && st.cursorQuery) this.cursors.set(st.name, st.cursorQuery);
-    else if (st.kind === 'deallocate') {
-      if (st.name === '*') this.sqlPrepared.clear();
-      else if (st.name !== undefined) this.sqlPrepared.delete(st.name);
+    if (st.kind === 'prepare' && st.name !== undefined && st.prepared) {
+      this.statements.set(st.name, { analysis: st.prepared });
+    } else if (st.kind === 'declare' && st.name !== undefined && st.cursorQuery) {
+      this.portals.set(st.name, { statementName: '', candidate: { analysis: st.cursorQuery }, ambiguous: false, formats: [], describeRequested: false });
+    } else if (st.kind === 'deallocate') {
+      if (st.name === '*') {
+        this.statements.clear();
+        this.pendingStatements.clear();
+      } else if (st.name !== undefined) this.statements.delete(st.name);
     } else if (st.kind === 'close_cursor') {
-      if (st.name === '*') this.cursors.clear();
-      else if (st.name !== undefined) this.cursors.delete(st.name);
+      if (st.name === '*') this.portals.clear();
+      else if (st.name !== undefined) this.portals.delete(st.name);
     }
   }
 

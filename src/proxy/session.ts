@@ -81,6 +81,9 @@ export class Session {
   private guard: Guard | undefined;
   /** A DDL statement went upstream: refresh the catalog at the next ReadyForQuery. */
   private ddlPending = false;
+  /** A request waits for the catalog; the client framer is paused. */
+  private catalogWait = false;
+  private readonly missingOids = new Set<number>();
   private readonly log: Logger;
 
   constructor(
@@ -456,14 +459,19 @@ export class Session {
         if (result.ok && result.statements.some((st) => st.kind === 'ddl')) this.ddlPending = true;
       }
       if (wait && catalogs) {
+        // Hold this request and everything after it until the catalog is read:
+        // requests must reach the server in the order the client sent them.
         const framer = this.clientFramer as Framer;
         framer.pause();
+        this.catalogWait = true;
         void catalogs.ensure(database).then(() => {
           if (this.phase === 'closed') return;
+          this.catalogWait = false;
           this.toUpstream.begin();
           this.safely(() => this.guardClientMessage(type, message));
           this.toUpstream.end();
-          framer.resume();
+          // It may have had to wait again (another DDL meanwhile): then that wait resumes.
+          if (!this.catalogWait) framer.resume();
         });
         return;
       }
@@ -487,12 +495,17 @@ export class Session {
       const catalogs = this.ctx.catalogs;
       const database = this.database as string;
       const snapshot = catalogs.current(database);
-      const unknown = decodeRowDescription(message).some((f) => f.tableOid !== 0 && !snapshot?.relation(f.tableOid));
-      if (unknown && snapshot && Date.now() - snapshot.loadedAt.getTime() > 200) {
+      // System catalogs (OIDs below 16384) are never in it; a table still
+      // missing after one refresh is not looked for again.
+      const unknown = decodeRowDescription(message)
+        .map((f) => f.tableOid)
+        .filter((oid) => oid >= 16384 && !snapshot?.relation(oid) && !this.missingOids.has(oid));
+      if (unknown.length && snapshot) {
         const framer = this.upstreamFramer as Framer;
         framer.pause();
-        void catalogs.refresh(database).then(() => {
+        void catalogs.refresh(database).then((fresh) => {
           if (this.phase === 'closed') return;
+          for (const oid of unknown) if (!fresh?.relation(oid)) this.missingOids.add(oid);
           this.toClient.begin();
           this.safely(() => guard.serverMessage(type, message, forwarded));
           this.toClient.end();

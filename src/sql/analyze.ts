@@ -85,7 +85,42 @@ function analyzeUncached(sql: string, catalog: CatalogSnapshot): AnalysisResult 
     if (err instanceof SqlSyntaxError) return { ok: false, error: err.message, position: err.cursorPosition };
     return { ok: false, error: 'statement could not be parsed' };
   }
-  return { ok: true, statements: parsed.map((p) => analyzeStatement(p.stmt, catalog)) };
+  const statements = parsed.map((p) => analyzeStatement(p.stmt, catalog));
+  if (parsed.length > 1) markSameQueryUses(sql, parsed, statements);
+  return { ok: true, statements };
+}
+
+/**
+ * In one multi-statement query, a view, function, rule or trigger created by
+ * an earlier statement is unknown to the catalog when later statements are
+ * judged. A later statement that names it can't be traced: mark it opaque.
+ */
+function markSameQueryUses(sql: string, parsed: ParsedStatement[], statements: StatementAnalysis[]): void {
+  const bytes = Buffer.from(sql, 'utf8');
+  const created = new Set<string>();
+  parsed.forEach((p, i) => {
+    if (created.size > 0) {
+      const text = bytes.toString('utf8', p.location, p.length === undefined ? bytes.length : p.location + p.length).toLowerCase();
+      const words = new Set(text.match(/[a-z_][a-z0-9_$]*/g) ?? []);
+      if ([...created].some((n) => words.has(n) || text.includes(n))) {
+        statements[i] = {
+          ...statements[i],
+          hazards: [...statements[i].hazards, { kind: 'copy', where: 'an object created earlier in the same query', sources: new Set(['opaque:same-query']) }],
+        };
+      }
+    }
+    const [type, body] = Object.entries(p.stmt)[0] as [string, Node];
+    const name = (n: unknown) => (((n as Node | undefined)?.String as Node | undefined)?.sval as string | undefined);
+    if (type === 'ViewStmt') created.add(String(((body.view as Node).relname as string) ?? '').toLowerCase());
+    if (type === 'CreateFunctionStmt') {
+      const parts = (body.funcname as Node[] | undefined) ?? [];
+      created.add(String(name(parts[parts.length - 1]) ?? '').toLowerCase());
+    }
+    if (type === 'RuleStmt' || type === 'CreateTrigStmt' || type === 'CreatePolicyStmt') {
+      created.add(String(((body.relation as Node | undefined)?.relname as string) ?? '').toLowerCase());
+    }
+    created.delete('');
+  });
 }
 
 export function analyzeStatement(node: Node, catalog: CatalogSnapshot): StatementAnalysis {
@@ -141,31 +176,72 @@ export function analyzeStatement(node: Node, catalog: CatalogSnapshot): Statemen
     case 'DeallocateStmt':
       return { ...base('deallocate'), name: (body.name as string | undefined) ?? '*' };
     case 'DoStmt': {
-      const code = ((body.args as Node[] | undefined) ?? [])
-        .map((a) => a.DefElem as Node)
-        .filter((d) => d.defname === 'as')
-        .map((d) => ((d.arg as Node).String as Node).sval as string)
-        .join('\n');
-      ctx.hazard('function', 'DO block', ctx.relationsInText(code));
+      const opts = defElems(body.args);
+      ctx.hazard('function', 'DO block', ctx.codeReads(opts.as ?? '', opts.language ?? 'plpgsql'));
       return base('other');
     }
     case 'CallStmt': {
-      ctx.expr(body.funccall, { items: [], ctes: new Map() });
-      return base('other');
+      // CALL's FuncCall comes unwrapped; OUT parameters come back as a row.
+      const { sources } = ctx.expr({ FuncCall: body.funccall }, { items: [], ctes: new Map() });
+      return base('query', [{ name: 'call', sources, direct: false }]);
+    }
+    case 'CreateFunctionStmt': {
+      // Server-side code that reads masked columns would run later, out of sight:
+      // refuse creating it unless the user could read them raw.
+      const opts = defElems(body.options);
+      const code = body.sql_body ? JSON.stringify(body.sql_body) : (opts.as ?? '');
+      ctx.hazard('function', 'CREATE FUNCTION', ctx.codeReads(code, opts.language ?? 'sql'));
+      return base('ddl');
+    }
+    case 'RuleStmt': {
+      for (const action of (body.actions as Node[] | undefined) ?? []) ctx.statement(action);
+      ctx.expr(body.whereClause, { items: [], ctes: new Map() });
+      return base('ddl');
+    }
+    case 'CreateTableAsStmt': {
+      const query = body.query as Node;
+      if (query.ExecuteStmt) {
+        // CREATE TABLE ... AS EXECUTE: what the prepared statement returns is session state.
+        ctx.hazard('copy', 'CREATE TABLE AS EXECUTE', new Set(['opaque:execute']));
+        return base('ddl');
+      }
+      ctx.statement(node);
+      return base('ddl');
     }
     case 'SelectStmt':
     case 'InsertStmt':
     case 'UpdateStmt':
     case 'DeleteStmt':
     case 'MergeStmt':
-    case 'ExplainStmt':
-    case 'CreateTableAsStmt': {
+    case 'ExplainStmt': {
       const outputs = ctx.statement(node);
-      return base(nodeType === 'CreateTableAsStmt' ? 'ddl' : 'query', outputs);
+      return base('query', outputs);
     }
     default:
-      return base(READ_OR_SESSION.has(nodeType) ? 'other' : 'ddl');
+      if (READ_OR_SESSION.has(nodeType)) return base('other');
+      // DDL: column defaults, CHECK constraints, triggers and the like can call
+      // server-side code; walk every expression for function calls.
+      ctx.expr(body, { items: [], ctes: new Map() });
+      if (nodeType === 'CreateTrigStmt') {
+        const names = ((body.funcname as Node[] | undefined) ?? []).map((n) => ((n.String as Node | undefined)?.sval as string) ?? '');
+        ctx.expr({ FuncCall: { funcname: names.map((sval) => ({ String: { sval } })), args: [] } }, { items: [], ctes: new Map() });
+      }
+      return base('ddl');
   }
+}
+
+/** DefElem lists (DO, CREATE FUNCTION options) as name → string value. */
+function defElems(list: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of (list as Node[] | undefined) ?? []) {
+    const d = item.DefElem as Node | undefined;
+    if (!d) continue;
+    const arg = d.arg as Node | undefined;
+    const str = (arg?.String as Node | undefined)?.sval as string | undefined;
+    const list2 = (arg?.List as Node | undefined)?.items as Node[] | undefined;
+    out[d.defname as string] = str ?? (list2 ?? []).map((x) => ((x.String as Node | undefined)?.sval as string) ?? '').join('\n');
+  }
+  return out;
 }
 
 function unionSources(outputs: OutputColumn[] | undefined): Set<string> {

@@ -66,6 +66,14 @@ export const SIDE_CHANNEL_FUNCTIONS = new Set([
 ]);
 
 /** System relations that expose other sessions' statements or column statistics (values). */
+/** Built-ins that run SQL passed to them as text (or read a cursor by name). */
+export const QUERY_STRING_FUNCTIONS = new Set([
+  'query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema', 'table_to_xml', 'table_to_xmlschema',
+  'table_to_xml_and_xmlschema', 'schema_to_xml', 'schema_to_xmlschema', 'schema_to_xml_and_xmlschema',
+  'database_to_xml', 'database_to_xmlschema', 'database_to_xml_and_xmlschema', 'cursor_to_xml', 'cursor_to_xmlschema',
+  'ts_stat', 'dblink', 'dblink_exec',
+]);
+
 export const SYSTEM_LEAK_RELATIONS = new Set(['pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_stat_statements', 'pg_stat_activity', 'pg_statistic', 'pg_statistic_ext_data']);
 
 export class LineageContext {
@@ -162,9 +170,9 @@ export class LineageContext {
             cols = next;
             if (!grew) break;
           }
-          scope.ctes.set(name, cols);
+          scope.ctes.set(name, withSearchCycle(cte, cols));
         } else {
-          scope.ctes.set(name, rename(this.select(sel, scope, scope.ctes)));
+          scope.ctes.set(name, withSearchCycle(cte, rename(this.select(sel, scope, scope.ctes))));
         }
       } else {
         // Data-modifying CTE: INSERT/UPDATE/DELETE ... RETURNING.
@@ -295,9 +303,9 @@ export class LineageContext {
       case 'RangeFunction': {
         // Functions in FROM (unnest(array[ssn]), jsonb_to_record(...)): every
         // output column may carry any argument's values.
+        // PostgreSQL treats functions in FROM as LATERAL whether or not it is written.
         const sources = new Set<ColumnKey>();
-        const inner: Scope = body.lateral ? scope : { ...scope, items: [] };
-        for (const f of (body.functions as Node[] | undefined) ?? []) addAll(sources, this.expr(f, inner).sources);
+        for (const f of (body.functions as Node[] | undefined) ?? []) addAll(sources, this.expr(f, scope).sources);
         const alias = body.alias as Node | undefined;
         const colnames = ((alias?.colnames as Node[] | undefined) ?? []).map(strOf);
         const colDefs = ((body.coldeflist as Node[] | undefined) ?? []).map((d) => ((d.ColumnDef as Node).colname as string));
@@ -312,13 +320,12 @@ export class LineageContext {
       }
       case 'RangeTableSample':
         return this.fromItem(body.relation as Node, scope);
-      case 'RangeTableFunc': {
-        const sources = this.expr(body, scope).sources;
-        return [{ name: ((body.alias as Node | undefined)?.aliasname as string | undefined) ?? '?xmltable?', columns: [{ name: '*', sources, direct: false }], opaque: true }];
-      }
       default: {
+        // XMLTABLE, JSON_TABLE and whatever else PostgreSQL adds: every column
+        // may carry anything its expressions read (they see earlier items).
         const sources = this.expr(body, scope).sources;
-        return [{ name: '?unknown?', columns: [{ name: '*', sources, direct: false }], opaque: true }];
+        const alias = (body.alias as Node | undefined) ?? ((body.alias as Node | undefined)?.Alias as Node | undefined);
+        return [{ name: (alias?.aliasname as string | undefined) ?? '?unknown?', columns: [{ name: '*', sources, direct: false }], opaque: true }];
       }
     }
   }
@@ -369,7 +376,11 @@ export class LineageContext {
   private viewColumns(rel: RelationInfo): RangeColumn[] {
     if (this.viewStack.includes(rel.oid)) return [];
     const cached = viewCache.get(this.catalog)?.get(rel.oid);
-    if (cached) return cached.map((c) => ({ ...c, sources: new Set(c.sources) }));
+    if (cached) {
+      this.hazards.push(...cached.hazards);
+      return cached.cols.map((c) => ({ ...c, sources: new Set(c.sources) }));
+    }
+    const hazardsBefore = this.hazards.length;
     this.viewStack.push(rel.oid);
     let cols: RangeColumn[];
     try {
@@ -378,7 +389,10 @@ export class LineageContext {
       sub.viewStack.push(...this.viewStack);
       cols = (sub.statement(parsed[0].stmt) ?? []).map((c, i) => ({ name: rel.columns[i]?.name ?? c.name, sources: c.sources, direct: c.direct }));
       for (const r of sub.relations) this.relations.add(r);
-      // A view's own predicates run for every reader; they are the view owner's choice, not an inference by the reader.
+      // A view's own predicates run for every reader; they are the view owner's
+      // choice, not an inference by the reader. What it reads from system views
+      // or server-side code is another matter: those hazards carry over.
+      for (const h of sub.hazards) if (h.kind === 'system' || h.kind === 'function') this.hazards.push(h);
     } catch {
       // Unparseable definition: every column may carry anything the view's relations hold.
       cols = rel.columns.map((c) => ({ name: c.name, sources: new Set([`view:${rel.oid}`]), direct: false }));
@@ -387,7 +401,7 @@ export class LineageContext {
     }
     let perCatalog = viewCache.get(this.catalog);
     if (!perCatalog) viewCache.set(this.catalog, (perCatalog = new Map()));
-    perCatalog.set(rel.oid, cols);
+    perCatalog.set(rel.oid, { cols, hazards: this.hazards.slice(hazardsBefore) });
     return cols.map((c) => ({ ...c, sources: new Set(c.sources) }));
   }
 
@@ -450,8 +464,16 @@ export class LineageContext {
       if (SIDE_CHANNEL_FUNCTIONS.has(fname) || fname.startsWith('lo_') || fname.startsWith('dblink')) {
         this.hazard('copy', `${fname}()`, args.sources);
       }
-      this.userFunction(names, args.sources);
+      this.userFunction(names, args.sources, fc.args);
       return { sources: args.sources, direct: false };
+    }
+    if (n.A_Expr) {
+      const ax = n.A_Expr as Node;
+      const res = this.expr([ax.lexpr, ax.rexpr], scope);
+      const opName = ((ax.name as Node[] | undefined) ?? []).map(strOf);
+      const op = opName[opName.length - 1];
+      if (op && this.catalog.operatorNames().has(op)) this.hazard('copy', `operator ${op}`, res.sources);
+      return { sources: res.sources, direct: false };
     }
     if (n.RangeSubselect || n.SelectStmt) {
       const cols = this.statement(n, scope) ?? [];
@@ -485,7 +507,10 @@ export class LineageContext {
         if (whole.length) return { sources: unionAll(whole.flatMap((i) => i.columns.map((c) => c.sources))), direct: false };
       }
     }
-    return { sources: new Set(), direct: false };
+    // Nothing by that name: it may belong to an item whose columns we can't list.
+    const sources = new Set<ColumnKey>();
+    for (let s: Scope | undefined = scope; s; s = s.parent) for (const i of s.items) if (i.opaque) for (const c of i.columns) addAll(sources, c.sources);
+    return { sources, direct: false };
   }
 
   private findItems(qualifier: string[], scope: Scope): RangeItem[] {
@@ -526,21 +551,47 @@ export class LineageContext {
     this.hazard('filter', where, this.expr(n, scope).sources);
   }
 
-  private userFunction(names: string[], argSources: Set<ColumnKey>): void {
+  private userFunction(names: string[], argSources: Set<ColumnKey>, args: unknown): void {
     const fname = names[names.length - 1];
     const schema = names.length > 1 ? names[names.length - 2] : undefined;
+    if (QUERY_STRING_FUNCTIONS.has(fname)) {
+      // query_to_xml('SELECT ssn ...'), ts_stat(...), cursor_to_xml(...): they run
+      // SQL given as text, which only the server sees: assume they read anything.
+      this.hazard('function', `${fname}()`, this.everything());
+      return;
+    }
     for (const fn of this.catalog.functions(fname)) {
       if (schema && fn.schema !== schema) continue;
-      const read = this.relationsInText(fn.body);
+      // C functions come from extensions a superuser installed; they are trusted like built-ins.
+      if (fn.language === 'c' || fn.language === 'internal') continue;
+      const read = this.codeReads(fn.body, fn.language);
       if (read.size > 0) this.hazard('function', `${fn.schema}.${fn.name}()`, read);
+      // A function that writes, notifies, raises or runs SQL may keep its arguments anywhere.
+      if (hasSideEffects(fn.body, fn.language)) this.hazard('copy', `${fn.schema}.${fn.name}() argument`, argSources);
     }
-    void argSources;
+    void args;
   }
 
-  /** Columns of every catalog relation whose name appears as a word in a body of code (conservative). */
-  relationsInText(text: string): Set<ColumnKey> {
+  /** Every column of every relation, plus the system views: for code pgveil can't follow. */
+  everything(): Set<ColumnKey> {
+    const sources = new Set<ColumnKey>(['system:dynamic']);
+    for (const rel of this.catalog.data.relations) for (const c of this.relationColumns(rel)) addAll(sources, c.sources);
+    return sources;
+  }
+
+  /**
+   * What a body of server-side code may read: relations whose names appear in
+   * it as words (conservative), system views that expose values, and, when it
+   * builds SQL at run time (EXECUTE, format()) or isn't SQL/PL/pgSQL, anything.
+   */
+  codeReads(text: string, language = 'plpgsql'): Set<ColumnKey> {
+    const lower = text.toLowerCase();
+    const words = new Set(lower.match(/[a-z_][a-z0-9_$]*/g) ?? []);
+    if (!['sql', 'plpgsql'].includes(language) || words.has('execute') || /\bformat\s*\(/.test(lower) || words.has('query_to_xml')) {
+      return this.everything();
+    }
     const sources = new Set<ColumnKey>();
-    const words = new Set(text.toLowerCase().match(/[a-z_][a-z0-9_$]*/g) ?? []);
+    for (const name of SYSTEM_LEAK_RELATIONS) if (words.has(name)) sources.add(`system:${name}`);
     for (const rel of this.catalog.data.relations) {
       if (!words.has(rel.name.toLowerCase())) continue;
       for (const c of this.relationColumns(rel)) addAll(sources, c.sources);
@@ -549,7 +600,30 @@ export class LineageContext {
   }
 }
 
-const viewCache = new WeakMap<CatalogSnapshot, Map<number, RangeColumn[]>>();
+const viewCache = new WeakMap<CatalogSnapshot, Map<number, { cols: RangeColumn[]; hazards: Hazard[] }>>();
+
+// RAISE is not here: errors and notices of statements that read masked columns are scrubbed.
+const SIDE_EFFECT_WORDS = ['insert', 'update', 'delete', 'merge', 'copy', 'set_config', 'pg_notify', 'notify', 'execute', 'into', 'call', 'dblink', 'lo_from_bytea', 'lo_put', 'lowrite', 'lo_import', 'lo_export', 'create', 'alter'];
+
+function hasSideEffects(body: string, language: string): boolean {
+  if (language !== 'sql' && language !== 'plpgsql') return true;
+  const words = new Set(body.toLowerCase().match(/[a-z_][a-z0-9_$]*/g) ?? []);
+  return SIDE_EFFECT_WORDS.some((w) => words.has(w));
+}
+
+/** SEARCH ... SET col and CYCLE ... SET mark USING path add columns built from the CTE's rows. */
+function withSearchCycle(cte: Node, cols: RangeColumn[]): RangeColumn[] {
+  const all = unionAll(cols.map((c) => c.sources));
+  const out = [...cols];
+  const search = cte.search_clause as Node | undefined;
+  const cycle = cte.cycle_clause as Node | undefined;
+  const sc = (search?.CTESearchClause as Node | undefined) ?? search;
+  const cc = (cycle?.CTECycleClause as Node | undefined) ?? cycle;
+  if (sc?.search_seq_column) out.push({ name: sc.search_seq_column as string, sources: new Set(all), direct: false });
+  if (cc?.cycle_mark_column) out.push({ name: cc.cycle_mark_column as string, sources: new Set(all), direct: false });
+  if (cc?.cycle_path_column) out.push({ name: cc.cycle_path_column as string, sources: new Set(all), direct: false });
+  return out;
+}
 
 // ---- small helpers ---------------------------------------------------------
 

@@ -146,11 +146,22 @@ interface CopyField {
   isNull: boolean;
 }
 
+/** Splits a text-format row at delimiters that are not backslash-escaped. */
 function splitText(line: string, fmt: CopyTextFormat): CopyField[] {
-  return line.split(fmt.delimiter).map((raw) => {
-    if (raw === fmt.null) return { raw, value: '', isNull: true };
-    return { raw, value: textUnescape(raw), isNull: false };
-  });
+  const fields: CopyField[] = [];
+  let start = 0;
+  for (let i = 0; i <= line.length; i++) {
+    if (i < line.length && line[i] === '\\') {
+      i++; // the escaped character, whatever it is, belongs to the field
+      continue;
+    }
+    if (i === line.length || line[i] === fmt.delimiter) {
+      const raw = line.slice(start, i);
+      fields.push(raw === fmt.null ? { raw, value: '', isNull: true } : { raw, value: textUnescape(raw), isNull: false });
+      start = i + 1;
+    }
+  }
+  return fields;
 }
 
 const TEXT_ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\\': '\\' };
