@@ -66,6 +66,32 @@ export const SIDE_CHANNEL_FUNCTIONS = new Set([
 ]);
 
 /** System relations that expose other sessions' statements or column statistics (values). */
+/** Built-in set-returning functions: in a target list their row count can reveal their arguments. */
+const SET_RETURNING_FUNCTIONS = new Set([
+  'unnest', 'generate_series', 'generate_subscripts', 'regexp_matches', 'regexp_split_to_table', 'string_to_table',
+  'json_array_elements', 'json_array_elements_text', 'jsonb_array_elements', 'jsonb_array_elements_text', 'json_each',
+  'json_each_text', 'jsonb_each', 'jsonb_each_text', 'json_object_keys', 'jsonb_object_keys', 'jsonb_path_query',
+  'json_to_recordset', 'jsonb_to_recordset', 'json_populate_recordset', 'jsonb_populate_recordset', 'pg_options_to_table',
+  'ts_debug', 'ts_parse', 'ts_token_type', 'xpath_table',
+]);
+
+/**
+ * Set-returning calls whose row count can't depend on values: unnest of an
+ * ARRAY[...] constructor, json(b)_each over a whole row turned into JSON.
+ */
+function fixedCardinality(fc: Node): boolean {
+  const names = ((fc.funcname as Node[] | undefined) ?? []).map(strOf);
+  const fname = names[names.length - 1] ?? '';
+  const args = (fc.args as Node[] | undefined) ?? [];
+  if (fname === 'unnest') return args.length > 0 && args.every((a) => Boolean(a.A_ArrayExpr));
+  if (/^jsonb?_each(_text)?$/.test(fname) && args.length === 1) {
+    const inner = args[0].FuncCall as Node | undefined;
+    const innerName = ((inner?.funcname as Node[] | undefined) ?? []).map(strOf).pop();
+    return innerName === 'to_jsonb' || innerName === 'to_json' || innerName === 'row_to_json';
+  }
+  return false;
+}
+
 /** Built-ins that run SQL passed to them as text (or read a cursor by name). */
 export const QUERY_STRING_FUNCTIONS = new Set([
   'query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema', 'table_to_xml', 'table_to_xmlschema',
@@ -306,6 +332,13 @@ export class LineageContext {
         // PostgreSQL treats functions in FROM as LATERAL whether or not it is written.
         const sources = new Set<ColumnKey>();
         for (const f of (body.functions as Node[] | undefined) ?? []) addAll(sources, this.expr(f, scope).sources);
+        // How many rows a function in FROM returns can depend on its arguments
+        // (generate_series(1, ascii(ssn))): that is inference, like a filter.
+        const calls = JSON.stringify(body.functions ?? []);
+        const fixed = ((body.functions as Node[] | undefined) ?? []).every((f) =>
+          (((f.List as Node | undefined)?.items as Node[] | undefined) ?? [f]).every((c) => !c || !c.FuncCall || fixedCardinality(c.FuncCall as Node)),
+        );
+        if (!fixed && calls.length > 0) this.hazard('filter', 'function in FROM (row count)', sources);
         const alias = body.alias as Node | undefined;
         const colnames = ((alias?.colnames as Node[] | undefined) ?? []).map(strOf);
         const colDefs = ((body.coldeflist as Node[] | undefined) ?? []).map((d) => ((d.ColumnDef as Node).colname as string));
@@ -461,6 +494,7 @@ export class LineageContext {
       const names = ((fc.funcname as Node[]) ?? []).map(strOf);
       const fname = names[names.length - 1] ?? '';
       const args = this.expr([fc.args, fc.agg_order, fc.agg_filter, fc.over], scope);
+      if (SET_RETURNING_FUNCTIONS.has(fname) && !fixedCardinality(fc)) this.hazard('filter', `${fname}() (row count)`, args.sources);
       if (SIDE_CHANNEL_FUNCTIONS.has(fname) || fname.startsWith('lo_') || fname.startsWith('dblink')) {
         this.hazard('copy', `${fname}()`, args.sources);
       }
