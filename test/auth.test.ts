@@ -72,56 +72,12 @@ function requestPacket(code: number): Buffer {
   return b;
 }
 
-/** Minimal message reader over any socket (plain or TLS), for the pre-startup exchanges RawConnection can't do. */
-class Wire {
-  private buf = Buffer.alloc(0);
-  private readonly msgs: { type: string; body: Buffer }[] = [];
-  private waiters: (() => void)[] = [];
-  closed = false;
-  constructor(readonly socket: net.Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      this.buf = Buffer.concat([this.buf, chunk]);
-      while (this.buf.length >= 5) {
-        const len = this.buf.readUInt32BE(1);
-        if (this.buf.length < 1 + len) break;
-        this.msgs.push({ type: String.fromCharCode(this.buf[0]), body: this.buf.subarray(5, 1 + len) });
-        this.buf = this.buf.subarray(1 + len);
-      }
-      this.wake();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.wake();
-    });
-    socket.on('error', () => undefined);
-  }
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-  }
-  async next(timeoutMs = 10_000): Promise<{ type: string; body: Buffer }> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const m = this.msgs.shift();
-      if (m) return m;
-      if (this.closed) throw new Error('connection closed');
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error('timed out waiting for a message');
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          r();
-        });
-      });
-    }
-  }
-  async until(type: string): Promise<{ type: string; body: Buffer }> {
-    for (;;) {
-      const m = await this.next();
-      if (m.type === type) return m;
-    }
+/** RawConnection over any socket (plain or TLS), failing loudly when the peer closes. */
+class Wire extends RawConnection {
+  override async until(type: string, timeoutMs?: number): Promise<RawMessage> {
+    const m = await super.until(type, timeoutMs);
+    if (!m) throw new Error(`connection closed before '${type}'`);
+    return m;
   }
 }
 

@@ -1,7 +1,6 @@
 import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { pino } from 'pino';
@@ -10,20 +9,10 @@ import { PolicyStore } from '../policy/store.js';
 import { CatalogManager } from '../catalog/manager.js';
 import { parseUpstreamUrl } from '../proxy/upstream.js';
 import { DEMO_ROLES, demoSchemaSql } from './seed.js';
+import { freePort } from '../util/net.js';
 import type { CheckOutput } from '../cli/policy-check.js';
 
 const DEMO_POLICY = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../policies/demo.yaml');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * `pgveil demo`: an embedded PostgreSQL with synthetic PII, pgveil in front of

@@ -16,7 +16,8 @@ export class RawConnection {
   private buf = Buffer.alloc(0);
   private waiters: (() => void)[] = [];
 
-  private constructor(readonly socket: net.Socket) {
+  /** Wraps any connected socket (plain or TLS). */
+  constructor(readonly socket: net.Socket) {
     socket.on('data', (chunk: Buffer) => {
       this.buf = Buffer.concat([this.buf, chunk]);
       while (this.buf.length >= 5) {
