@@ -34,6 +34,21 @@ export const HARMLESS_READ: AnalysisResult = Object.freeze({
   statements: [Object.freeze({ kind: 'query', nodeType: 'SelectStmt', outputs: undefined, hazards: [], relations: [], unresolved: [] })],
 }) as AnalysisResult;
 
+const screened = new WeakMap<CatalogSnapshot, { policy: Policy; verdicts: Map<string, boolean> }>();
+
+/** isHarmlessRead, remembered per statement text (prepared and ORM statements repeat). */
+export function screen(sql: string, catalog: CatalogSnapshot, policy: Policy): boolean {
+  let entry = screened.get(catalog);
+  if (!entry || entry.policy !== policy) screened.set(catalog, (entry = { policy, verdicts: new Map() }));
+  let verdict = entry.verdicts.get(sql);
+  if (verdict === undefined) {
+    verdict = isHarmlessRead(sql, catalog, policy);
+    if (entry.verdicts.size >= 10_000) entry.verdicts.clear();
+    entry.verdicts.set(sql, verdict);
+  }
+  return verdict;
+}
+
 export function isHarmlessRead(sql: string, catalog: CatalogSnapshot, policy: Policy): boolean {
   const lower = sql.toLowerCase();
   const first = /^\s*([a-z]+)/.exec(lower);

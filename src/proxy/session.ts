@@ -20,7 +20,7 @@ import type { ProxyContext } from './context.js';
 import { Guard } from './guard.js';
 import { BatchedWriter } from './batched-writer.js';
 import { PolicyGate } from '../gate/policy-gate.js';
-import { HARMLESS_READ, isHarmlessRead } from '../gate/screen.js';
+import { HARMLESS_READ, screen } from '../gate/screen.js';
 import { analyzeSql, type AnalysisResult } from '../sql/analyze.js';
 import { CatalogSnapshot } from '../catalog/snapshot.js';
 import { decodeRowDescription } from '../wire/results.js';
@@ -436,7 +436,7 @@ export class Session {
   private analyze(sql: string): AnalysisResult {
     const snapshot = this.ctx.catalogs?.current(this.database as string);
     const policy = this.ctx.policy?.current();
-    if (snapshot && policy && isHarmlessRead(sql, snapshot, policy)) return HARMLESS_READ;
+    if (snapshot && policy && screen(sql, snapshot, policy)) return HARMLESS_READ;
     return analyzeSql(sql, snapshot ?? NO_CATALOG);
   }
 
