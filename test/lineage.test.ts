@@ -87,3 +87,29 @@ describe('lineage', () => {
     expect(analyzeSql('selec 1', catalog).ok).toBe(false);
   });
 });
+
+import { parsePolicy } from '../src/policy/index.js';
+import { isHarmlessRead } from '../src/gate/screen.js';
+
+describe('screen (parse-free fast path)', () => {
+  const policy = parsePolicy('version: 1\ncolumns:\n  app.users.ssn: { mask: redact }\n', 'screen.yaml');
+  it('passes plain reads that name nothing sensitive', () => {
+    expect(isHarmlessRead('SELECT total FROM app.orders WHERE id = 5;', catalog, policy)).toBe(true);
+    expect(isHarmlessRead('select 1', catalog, policy)).toBe(true);
+  });
+  it('sends anything that names a sensitive relation, view or function, or is unusual, to the full analysis', () => {
+    for (const sql of [
+      'SELECT total FROM app.orders o JOIN app.users u ON u.id = o.user_id',
+      'SELECT * FROM "USERS"',
+      'SELECT * FROM app.v_users', // a view over users
+      'SELECT app.peek()', // a function whose body reads users
+      'SELECT * FROM U&"\\0075sers"',
+      'SELECT 1; SELECT 2',
+      'UPDATE app.orders SET total = 0',
+      'SELECT * INTO x FROM app.orders',
+      "SELECT query_to_xml('select 1', true, false, '')",
+      'SELECT * FROM pg_stats',
+      '/* comment */ SELECT 1',
+    ]) expect(isHarmlessRead(sql, catalog, policy), sql).toBe(false);
+  });
+});
