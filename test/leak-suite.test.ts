@@ -27,6 +27,7 @@ import { clientAs, createPiiDatabase, startMaskingProxy } from './support/maskin
 import { RawConnection, message, query as rawQuery, fields as rawFields, type RawMessage } from './support/raw.js';
 import { LeakDetector, serialize, type Finding } from './support/leak-detector.js';
 import { ATTACKS, FIXTURE_SQL, SECRETS, isSingleStatement, type Attack, type ClientFamily, type Step } from './support/attacks.js';
+import type { RawOp, RawRound } from './support/attacks.js';
 
 const DB = 'leak_suite';
 const USER = 'analyst';
@@ -677,10 +678,9 @@ async function runRaw(attack: Attack, mode: Mode, port: number, shared?: RawSess
           // Describe first, then ask for text and binary in alternating columns.
           const described = await rawExchange(conn, rec, [parseMsg(name, step.sql), describeMsg('S', name), syncMsg()], 1);
           const t = described.find((m) => m.type === 'T');
-          if (t) {
-            const formats = Array.from({ length: t.body.readUInt16BE(0) }, (_, i) => i % 2);
-            await rawExchange(conn, rec, [bindMsg('', name, params, formats), executeMsg(''), syncMsg()], 1, true);
-          }
+          // Statements without rows (NoData) still run, with no result formats.
+          const formats = t ? Array.from({ length: t.body.readUInt16BE(0) }, (_, i) => i % 2) : [];
+          await rawExchange(conn, rec, [bindMsg('', name, params, formats), executeMsg(''), syncMsg()], 1, true);
           break;
         }
         case 'portal-fetch':
@@ -706,6 +706,10 @@ async function runRaw(attack: Attack, mode: Mode, port: number, shared?: RawSess
         case 'fastpath':
           await rawExchange(conn, rec, [functionCallMsg(queryToXmlOid, [step.sql, 't', 'f', ''])], 1);
           break;
+        case 'raw-script':
+          // Round 2: protocol messages spelled out by the attack.
+          await runRawScript(conn, rec, attack.raw ?? [], exec.tok);
+          break;
         default:
       }
     } catch (err) {
@@ -714,6 +718,67 @@ async function runRaw(attack: Attack, mode: Mode, port: number, shared?: RawSess
       if (session !== shared || rec.crash) session.close();
       rec.finish();
     }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Round 2: raw protocol scripts (see RawOp in support/attacks.ts)
+// ---------------------------------------------------------------------------
+
+function parseMsgTyped(name: string, sql: string, types: number[]): Buffer {
+  return message('P', Buffer.concat([cstr(name), cstr(sql), i16(types.length), ...types.map(i32)]));
+}
+const closeMsg = (kind: 'S' | 'P', name: string) => message('C', Buffer.concat([Buffer.from(kind), cstr(name)]));
+
+/** OID of a built-in by its regprocedure signature, asked on the same connection (not recorded). */
+async function rawOidOf(conn: RawConnection, signature: string, attack: Attack, mode: Mode): Promise<number> {
+  const scratch = new Recorder(attack, mode, 'raw', 'oid-lookup');
+  const msgs = await rawExchange(conn, scratch, [rawQuery(`SELECT '${signature.replaceAll("'", "''")}'::regprocedure::oid::int4 AS oid`)], 1);
+  const d = msgs.find((m) => m.type === 'D');
+  if (!d) throw new Error(`no OID for ${signature}`);
+  return Number(d.body.toString('utf8', 6, 6 + d.body.readInt32BE(2)));
+}
+
+function rawOpBytes(op: RawOp, tok: string, oids: Map<string, number>): Buffer {
+  const t = (x: string | undefined) => (x ?? '').replaceAll('{n}', tok);
+  if ('Q' in op) return op.bytes === 'latin1' ? message('Q', Buffer.from(`${t(op.Q)}\0`, 'latin1')) : rawQuery(t(op.Q));
+  if ('P' in op) return parseMsgTyped(t(op.name), t(op.P), op.types ?? []);
+  if ('B' in op) return bindMsg(t(op.B), t(op.stmt), (op.params ?? []).map((x) => (x === null ? null : t(x))), op.formats ?? []);
+  if ('D' in op) return describeMsg(op.D, t(op.name));
+  if ('E' in op) return executeMsg(t(op.E), op.max ?? 0);
+  if ('C' in op) return closeMsg(op.C, t(op.name));
+  if ('S' in op) return syncMsg();
+  if ('H' in op) return message('H');
+  if ('X' in op) return message('X');
+  if ('f' in op) return message('f', cstr(op.f));
+  if ('d' in op) return message('d', Buffer.from(`${t(op.d)}\n`, 'utf8'));
+  if ('c' in op) return message('c');
+  return functionCallMsg(oids.get(op.F) as number, op.args.map(t));
+}
+
+async function runRawScript(conn: RawConnection, rec: Recorder, rounds: RawRound[], tok: string): Promise<void> {
+  const oids = new Map<string, number>();
+  for (const r of rounds) for (const op of r.send) if ('F' in op && !oids.has(op.F)) oids.set(op.F, await rawOidOf(conn, op.F, rec.attack, rec.mode));
+  for (const round of rounds) {
+    const bytes = round.send.map((op) => rawOpBytes(op, tok, oids));
+    if (round.zs > 0) {
+      await rawExchange(conn, rec, bytes, round.zs, round.binary);
+    } else {
+      conn.write(Buffer.concat(bytes));
+      await new Promise((r) => setTimeout(r, 300));
+      // Record whatever came back before the connection went away.
+      conn.messages.push({ type: 'Z', body: Buffer.from('I') });
+      await rawExchange(conn, rec, [], 1).catch(() => undefined);
+    }
+  }
+  // The proxy must still serve new sessions after the script.
+  const probe = await rawConnect((maskedProxy && rec.mode === 'masked' ? maskedProxy : plainProxy)?.port ?? 0);
+  try {
+    const scratch = new Recorder(rec.attack, rec.mode, 'raw', 'health');
+    const msgs = await rawExchange(probe, scratch, [rawQuery('SELECT 1 AS alive')], 1);
+    if (!msgs.some((m) => m.type === 'D')) rec.crash = 'proxy did not answer a new session after the script';
+  } finally {
+    probe.close();
   }
 }
 

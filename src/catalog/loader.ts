@@ -15,6 +15,9 @@ export async function loadCatalog(config: pg.ClientConfig): Promise<CatalogSnaps
   client.on('error', () => undefined);
   await client.connect();
   try {
+    // A transaction holding a lock pgveil's catalog query needs (DDL in progress)
+    // must not freeze every session: give up quickly instead (fail closed).
+    await client.query("SET lock_timeout = '2s'; SET statement_timeout = '15s'");
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const rels = await client.query<{ oid: number; schema: string; name: string; relkind: string; viewdef: string | null }>(
       `SELECT c.oid::int4 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind,
@@ -57,8 +60,9 @@ export async function loadCatalog(config: pg.ClientConfig): Promise<CatalogSnaps
       `SELECT p.oid::int4 AS oid FROM pg_proc p WHERE p.proname = ANY($1)`,
       [['query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema', 'table_to_xml', 'table_to_xmlschema', 'table_to_xml_and_xmlschema',
         'schema_to_xml', 'schema_to_xmlschema', 'schema_to_xml_and_xmlschema', 'database_to_xml', 'database_to_xmlschema',
-        'database_to_xml_and_xmlschema', 'cursor_to_xml', 'cursor_to_xmlschema', 'ts_stat']],
+        'database_to_xml_and_xmlschema', 'cursor_to_xml', 'cursor_to_xmlschema', 'ts_stat', 'ts_rewrite']],
     );
+    const srfs = await client.query<{ name: string }>(`SELECT DISTINCT proname AS name FROM pg_proc WHERE proretset`);
     const domains = await client.query<{ oid: number; base: number }>(
       `SELECT oid::int4 AS oid, typbasetype::int4 AS base FROM pg_type WHERE typtype = 'd'`,
     );
@@ -102,6 +106,7 @@ export async function loadCatalog(config: pg.ClientConfig): Promise<CatalogSnaps
       domainBase: Object.fromEntries(domains.rows.map((d) => [d.oid, d.base])),
       operators: ops.rows.map((o) => o.name),
       queryStringFunctionOids: qfns.rows.map((f) => f.oid),
+      setReturning: srfs.rows.map((f) => f.name),
     };
     return new CatalogSnapshot(data);
   } finally {

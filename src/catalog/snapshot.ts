@@ -43,6 +43,8 @@ export interface CatalogData {
   operators?: string[];
   /** OIDs of built-in functions that run SQL given as text (refused on the fast path). */
   queryStringFunctionOids?: number[];
+  /** Names of every set-returning function, built-in or not. */
+  setReturning?: string[];
 }
 
 export class CatalogSnapshot {
@@ -85,6 +87,12 @@ export class CatalogSnapshot {
   }
 
   private operatorSet: Set<string> | undefined;
+  private srfSet: Set<string> | undefined;
+
+  setReturning(): Set<string> {
+    this.srfSet ??= new Set(this.data.setReturning ?? []);
+    return this.srfSet;
+  }
 
   operatorNames(): Set<string> {
     this.operatorSet ??= new Set(this.data.operators ?? []);

@@ -73,12 +73,18 @@ export class PolicyGate implements Gate {
       const r = this.hazardRefusal(hazard, catalog, analysis);
       if (r) return r;
     }
-    if (analysis.kind === 'copy_out' && analysis.copy?.format === 'binary') {
+    const copy = analysis.copy;
+    const oddCopy =
+      copy && analysis.kind === 'copy_out' &&
+      (copy.format === 'binary' ||
+        (copy.encoding !== undefined && !/^utf-?8$/i.test(copy.encoding)) ||
+        copy.null !== (copy.format === 'csv' ? '' : '\\N'));
+    if (oddCopy) {
       const masked = this.maskedColumns(analysis, catalog);
       if (masked.length) {
         return this.refuse(analysis, {
-          message: `pgveil: COPY in binary format can't be masked; it would return ${masked.join(', ')}`,
-          hint: `Use FORMAT text or csv to get masked values. ${requestHint(masked)}`,
+          message: `pgveil: this COPY can't be masked (binary format, another ENCODING or a custom NULL string); it would return ${masked.join(', ')}`,
+          hint: `Use FORMAT text or csv with the default NULL and encoding to get masked values. ${requestHint(masked)}`,
         }, masked);
       }
     }
@@ -120,7 +126,7 @@ export class PolicyGate implements Gate {
   ): { plan: ResultPlan; cacheable: boolean; event?: GateEvent } {
     let cacheable = true;
     const outputs = analysis?.outputs;
-    const aligned = outputs !== undefined && outputs.length === fields.length;
+    const aligned = outputs !== undefined && outputs.length === fields.length && !analysis?.shapeUncertain;
     // When the shapes disagree (catalog behind a DDL, a form the analyzer can't
     // expand) every column may carry anything the statement read.
     const everything = aligned ? undefined : unionOf(outputs?.map((o) => o.sources) ?? []);
@@ -154,7 +160,12 @@ export class PolicyGate implements Gate {
     const catalog = this.ctx.catalog();
     const rewrites: CopyFieldRewrite[] = [];
     let masks = false;
-    for (const out of analysis.outputs ?? []) {
+    // If the row may not line up with the outputs, every field may carry anything.
+    const all = unionOf((analysis.outputs ?? []).map((o) => o.sources));
+    const fallbackDecision = this.decideColumn(all, false, catalog);
+    const fallback: CopyFieldRewrite = fallbackDecision.action === 'raw' ? null : () => null;
+    const outputs = analysis.shapeUncertain ? (analysis.outputs ?? []).map((o) => ({ ...o, sources: all, direct: false })) : analysis.outputs ?? [];
+    for (const out of outputs) {
       const decision = this.decideColumn(out.sources, out.direct && out.sources.size === 1, catalog);
       if (decision.action === 'raw') {
         rewrites.push(null);
@@ -171,7 +182,7 @@ export class PolicyGate implements Gate {
       }
       rewrites.push(compileTextMask(spec, typeOid, { hashKey: this.ctx.hashKey() }));
     }
-    return { rewrites, masks };
+    return { rewrites, masks: masks || fallback !== null, fallback };
   }
 
   scrubErrors(analysis: StatementAnalysis | undefined): boolean {

@@ -19,6 +19,8 @@ export interface ResultPlan {
 export interface CopyPlan {
   rewrites: CopyFieldRewrite[];
   masks: boolean;
+  /** For rows whose field count differs from `rewrites` (fail closed). */
+  fallback: CopyFieldRewrite;
 }
 
 /**

@@ -26,8 +26,8 @@ type Pending =
   | { kind: 'query'; statements: StatementAnalysis[]; index: number; failed: boolean }
   | { kind: 'parse'; name: string; statement: PreparedStatement }
   | { kind: 'bind'; portal: string; value: Portal }
-  | { kind: 'describe'; target: 'S' | 'P'; name: string; swallow: boolean }
-  | { kind: 'execute'; portal: string }
+  | { kind: 'describe'; target: 'S' | 'P'; name: string; swallow: boolean; statement?: PreparedStatement; portal?: Portal }
+  | { kind: 'execute'; portal: string; value: Portal | undefined }
   | { kind: 'close' }
   | { kind: 'sync' }
   | { kind: 'function'; analysis: StatementAnalysis | undefined }
@@ -51,6 +51,10 @@ interface Portal {
   description?: FieldDescription[];
   /** A Describe of this portal is on its way (the client's or ours). */
   describeRequested: boolean;
+  /** The server refused (or skipped) the Bind that would have created it. */
+  rejected?: boolean;
+  /** Created by SQL DECLARE (may outlive its transaction WITH HOLD). */
+  portalFromDeclare?: boolean;
 }
 
 export interface GuardHooks {
@@ -73,9 +77,9 @@ const EMPTY_PLAN: ResultPlan = { rewrites: [], masks: false };
  * portal may need a Describe injected before it.
  */
 const FRONTEND = 'BCdcfDEHFPpQSX';
-const CLIENT_RULES = ruleTable({ [FRONTEND]: Rule.Forward, BDECSHX: Rule.Observe, QPF: Rule.Inspect });
-const CLIENT_RULES_EXECUTE = ruleTable({ [FRONTEND]: Rule.Forward, BDCSHX: Rule.Observe, QPFE: Rule.Inspect });
-const CLIENT_RULES_SKIPPING = ruleTable({ [FRONTEND]: Rule.Forward, X: Rule.Observe, BDECSHQPF: Rule.Inspect });
+const CLIENT_RULES = ruleTable({ [FRONTEND]: Rule.Forward, BDECSHXcf: Rule.Observe, QPF: Rule.Inspect });
+const CLIENT_RULES_EXECUTE = ruleTable({ [FRONTEND]: Rule.Forward, BDCSHXcf: Rule.Observe, QPFE: Rule.Inspect });
+const CLIENT_RULES_SKIPPING = ruleTable({ [FRONTEND]: Rule.Forward, Xcf: Rule.Observe, BDECSHQPF: Rule.Inspect });
 
 /**
  * Server side: responses are observed to keep the FIFO in step; errors and
@@ -83,7 +87,7 @@ const CLIENT_RULES_SKIPPING = ruleTable({ [FRONTEND]: Rule.Forward, X: Rule.Obse
  * current result set has masked columns; descriptions only while one of ours
  * must be kept from the client.
  */
-const TRACKED = '123tnTCIsZHcV';
+const TRACKED = '123tnTCIsZHcVSG';
 const serverTables: RuleTable[] = [];
 for (let bits = 0; bits < 8; bits++) {
   // A: NotificationResponse, rewritten by the session (its own backend's pid).
@@ -138,6 +142,47 @@ export class Guard {
     }
   }
 
+  /** Between CopyInResponse and the client's CopyDone/CopyFail. */
+  private copyIn = false;
+  /**
+   * Errors and notices can surface after the statement that caused them (a
+   * WITH HOLD cursor materialized at COMMIT, an implicit commit at Sync): once
+   * a statement that needs scrubbing has run, scrub until the session is idle
+   * outside a transaction with no cursors left.
+   */
+  private scrubSticky = false;
+
+  /** The server's view of how statement text is to be read (ParameterStatus). */
+  private clientEncoding = 'UTF8';
+  private standardStrings = true;
+
+  parameterStatus(name: string, value: string): void {
+    if (name === 'client_encoding') this.clientEncoding = value.toUpperCase();
+    if (name === 'standard_conforming_strings') this.standardStrings = value === 'on';
+  }
+
+  /**
+   * pgveil parses statements as UTF-8 with standard-conforming strings, like a
+   * default server. Text whose meaning depends on other settings (backslashes
+   * with standard_conforming_strings off, non-ASCII bytes in another client
+   * encoding) could be read differently by the server: refuse it.
+   */
+  private unreadable(sql: string): Refusal | undefined {
+    if (!this.standardStrings && sql.includes('\\')) {
+      return { message: 'pgveil refuses statements with backslashes while standard_conforming_strings is off', hint: 'SET standard_conforming_strings = on' };
+    }
+    if (this.clientEncoding !== 'UTF8' && /[^\x00-\x7f]/.test(sql)) {
+      return { message: `pgveil refuses non-ASCII statements while client_encoding is ${this.clientEncoding}`, hint: "SET client_encoding = 'UTF8'" };
+    }
+    return undefined;
+  }
+
+  /** Masked values are produced as UTF-8: refuse results with masked columns in another client encoding. */
+  private encodingRefusal(analysis: StatementAnalysis): Refusal | undefined {
+    if (this.clientEncoding === 'UTF8' || !this.hooks.gate().scrubErrors(analysis)) return undefined;
+    return { message: `pgveil masks values only with client_encoding UTF8 (it is ${this.clientEncoding})`, hint: "SET client_encoding = 'UTF8'" };
+  }
+
   /** Requests still waiting for their answers (a running query is not idle). */
   busy(): boolean {
     return this.fifo.length > 0;
@@ -175,9 +220,19 @@ export class Guard {
         return;
       }
       case 0x53 /* S */:
+        if (this.copyIn) {
+          // The server ignores Sync during COPY FROM STDIN: no ReadyForQuery will answer it.
+          if (!forwarded) this.hooks.toUpstream(msg);
+          return;
+        }
         this.skipUntilSync = false;
         this.push({ kind: 'sync' }, msg);
         this.updateRules();
+        return;
+      case 0x63 /* c CopyDone */:
+      case 0x66 /* f CopyFail */:
+        this.copyIn = false;
+        if (!forwarded) this.hooks.toUpstream(msg);
         return;
       case 0x46 /* F */: {
         const oid = msg.readUInt32BE(5);
@@ -193,14 +248,17 @@ export class Guard {
 
   private onQuery(msg: Buffer): void {
     const sql = msg.toString('utf8', 5, msg.length - 1);
+    const unreadable = this.unreadable(sql);
+    if (unreadable) return this.refuseWhole(unreadable);
     const result = this.hooks.analyze(sql);
     const gate = this.hooks.gate();
     if (!result.ok) return this.refuseWhole(gate.unparseable(result.error));
     // A multi-statement query runs as one unit: refuse all of it if any part is refused.
     for (const st of result.statements) {
-      const refusal = gate.refusal(this.effective(st));
+      const refusal = gate.refusal(this.effective(st)) ?? this.encodingRefusal(this.effective(st));
       if (refusal) return this.refuseWhole(refusal);
     }
+    this.noteSent(result.statements);
     this.push({ kind: 'query', statements: result.statements, index: 0, failed: false }, msg);
   }
 
@@ -214,12 +272,12 @@ export class Guard {
     const query = cstring(msg, name.next);
     const result = this.hooks.analyze(query.value);
     const gate = this.hooks.gate();
-    let refusal: Refusal | undefined;
+    let refusal: Refusal | undefined = this.unreadable(query.value);
     let analysis: StatementAnalysis | undefined;
-    if (!result.ok) refusal = gate.unparseable(result.error);
+    if (!result.ok) refusal ??= gate.unparseable(result.error);
     else {
       analysis = result.statements[0];
-      for (const st of result.statements) refusal ??= gate.refusal(this.effective(st));
+      for (const st of result.statements) refusal ??= gate.refusal(this.effective(st)) ?? this.encodingRefusal(this.effective(st));
     }
     if (refusal) {
       // Behave like a server-side error: report it in order, skip to Sync.
@@ -229,6 +287,7 @@ export class Guard {
       this.updateRules();
       return;
     }
+    if (analysis) this.noteSent([analysis]);
     const statement: PreparedStatement = { analysis };
     this.pendingStatements.set(name.value, statement);
     this.push({ kind: 'parse', name: name.value, statement }, msg);
@@ -287,6 +346,16 @@ export class Guard {
     return st?.analysis;
   }
 
+  /**
+   * The portal an Execute runs: the one its name meant when the Execute was
+   * sent (a later Bind of the same name must not relabel it), unless that Bind
+   * was rejected, in which case the server still has the earlier one.
+   */
+  private executedPortal(entry: Extract<Pending, { kind: 'execute' }>): Portal | undefined {
+    if (entry.value && !entry.value.rejected) return entry.value;
+    return this.portals.get(entry.portal);
+  }
+
   /** A portal whose rows need column types nobody has asked the server for yet. */
   private undescribed(p: Portal | undefined): boolean {
     if (p === undefined || p.description || p.describeRequested) return false;
@@ -309,7 +378,8 @@ export class Guard {
       const portal = this.portal(name);
       if (portal) portal.describeRequested = true;
     }
-    this.push({ kind: 'describe', target, name, swallow: false }, msg);
+    // What the name means now, in the request stream, not when the answer comes.
+    this.push({ kind: 'describe', target, name, swallow: false, statement: target === 'S' ? this.statement(name) : undefined, portal: target === 'P' ? this.portal(name) : undefined }, msg);
     this.updateRules();
   }
 
@@ -324,12 +394,12 @@ export class Guard {
       describe.writeUInt32BE(describe.length - 1, 1);
       describe[5] = 0x50;
       describe.write(name, 6, 'utf8');
-      this.fifo.push({ kind: 'describe', target: 'P', name, swallow: true });
+      this.fifo.push({ kind: 'describe', target: 'P', name, swallow: true, portal });
       if (this.fifo.length === 1) this.onHeadChanged();
       this.hooks.toUpstream(describe);
       portal.describeRequested = true;
     }
-    this.push({ kind: 'execute', portal: name }, msg);
+    this.push({ kind: 'execute', portal: name, value: portal }, msg);
     this.updateRules();
   }
 
@@ -339,7 +409,23 @@ export class Guard {
     if (st.kind === 'execute' && st.name !== undefined) return this.statements.get(st.name)?.analysis ?? st;
     if (st.kind === 'fetch' && st.name !== undefined) return this.portalAnalysis(this.portal(st.name)) ?? st;
     if (st.kind === 'declare' && st.cursorQuery) return st.cursorQuery;
+    if (st.kind === 'prepare' && st.prepared) return st.prepared;
     return st;
+  }
+
+  /** Bookkeeping for statements on their way: sticky scrubbing, COPY FROM STDIN. */
+  private noteSent(statements: StatementAnalysis[]): void {
+    const gate = this.hooks.gate();
+    for (const st of statements) {
+      if (!this.scrubSticky && gate.scrubErrors(this.effective(st))) this.scrubSticky = true;
+      // Sync during COPY FROM STDIN gets no answer; the client may send it before our CopyInResponse arrives.
+      if (st.kind === 'copy_in') this.copyIn = true;
+    }
+  }
+
+  private hasCursors(): boolean {
+    for (const p of this.portals.values()) if (p.portalFromDeclare) return true;
+    return false;
   }
 
   /** SQL-level PREPARE/DECLARE/DEALLOCATE/CLOSE take effect once the server completed them. */
@@ -347,7 +433,7 @@ export class Guard {
     if (st.kind === 'prepare' && st.name !== undefined && st.prepared) {
       this.statements.set(st.name, { analysis: st.prepared });
     } else if (st.kind === 'declare' && st.name !== undefined && st.cursorQuery) {
-      this.portals.set(st.name, { statementName: '', candidate: { analysis: st.cursorQuery }, ambiguous: false, formats: [], describeRequested: false });
+      this.portals.set(st.name, { statementName: '', candidate: { analysis: st.cursorQuery }, ambiguous: false, formats: [], describeRequested: false, portalFromDeclare: true });
     } else if (st.kind === 'deallocate') {
       if (st.name === '*') {
         this.statements.clear();
@@ -439,7 +525,7 @@ export class Guard {
       case 0x73 /* s PortalSuspended */:
         this.endResultSet();
         if (head?.kind === 'execute') {
-          const analysis = this.portalAnalysis(this.portal(head.portal));
+          const analysis = this.portalAnalysis(this.executedPortal(head));
           if (type === 0x43 && analysis) this.trackSqlLevel(analysis);
           this.shift();
         } else if (head?.kind === 'query') {
@@ -451,6 +537,7 @@ export class Guard {
         return;
       case 0x5a /* Z ReadyForQuery */:
         this.txStatus = msg[5];
+        if (this.txStatus === 0x49 /* I */ && !this.hasCursors()) this.scrubSticky = false;
         this.endResultSet();
         // Everything up to the request that earned this Z is answered.
         while (this.fifo.length) {
@@ -479,6 +566,17 @@ export class Guard {
         return;
       case 0x64 /* d CopyData */:
         return this.onCopyData(msg);
+      case 0x53 /* S ParameterStatus */: {
+        const nameEnd = msg.indexOf(0, 5);
+        const valueEnd = msg.indexOf(0, nameEnd + 1);
+        if (nameEnd > 0 && valueEnd > 0) this.parameterStatus(msg.toString('utf8', 5, nameEnd), msg.toString('utf8', nameEnd + 1, valueEnd));
+        this.pass(msg);
+        return;
+      }
+      case 0x47 /* G CopyInResponse */:
+        this.copyIn = true;
+        this.pass(msg);
+        return;
       case 0x56 /* V FunctionCallResponse */:
       default:
         this.pass(msg);
@@ -491,10 +589,10 @@ export class Guard {
     if (head?.kind === 'describe') {
       const swallow = head.swallow;
       if (head.target === 'S') {
-        const st = this.statement(head.name);
+        const st = head.statement ?? this.statement(head.name);
         if (st) st.description = fields;
       } else {
-        const portal = this.portal(head.name);
+        const portal = head.portal ?? this.portal(head.name);
         if (portal) portal.description = fields;
       }
       this.shift();
@@ -511,6 +609,7 @@ export class Guard {
   }
 
   private beginResultSet(analysis: StatementAnalysis | undefined, fields: FieldDescription[]): void {
+    if (analysis && !this.scrubSticky && this.hooks.gate().scrubErrors(analysis)) this.scrubSticky = true;
     this.plan = this.hooks.gate().resultPlan(analysis, fields);
     this.updateRules();
   }
@@ -532,7 +631,7 @@ export class Guard {
     const head = this.fifo[0];
     this.updateRules();
     if (head?.kind !== 'execute') return;
-    const portal = this.portal(head.portal);
+    const portal = this.executedPortal(head);
     const analysis = this.portalAnalysis(portal);
     this.beginResultSet(analysis && this.effective(analysis), portal?.description ?? []);
   }
@@ -561,24 +660,31 @@ export class Guard {
       copy.headerPending = false;
       return this.pass(msg);
     }
-    this.pass(rewriteCopyRow(msg, copy.format, copy.plan.rewrites));
+    this.pass(rewriteCopyRow(msg, copy.format, copy.plan.rewrites, copy.plan.fallback));
   }
 
   private onError(msg: Buffer): void {
     const analysis = this.currentAnalysis();
     this.endResultSet();
     const head = this.fifo[0];
+    this.copyIn = false;
     if (head?.kind === 'query') head.failed = true;
-    else {
+    else if (head?.kind === 'function') {
+      // A failed FunctionCall ends like a simple query: ReadyForQuery follows.
+    } else {
       // Extended protocol: the server now skips to Sync; so do we. Parses and
       // Binds it skipped (or rejected) never took effect.
-      while (this.fifo.length && this.fifo[0].kind !== 'sync' && this.fifo[0].kind !== 'query' && this.fifo[0].kind !== 'function') {
+      // (PostgreSQL also skips Query and FunctionCall messages in that state.)
+      while (this.fifo.length && this.fifo[0].kind !== 'sync') {
         const e = this.fifo.shift() as Pending;
         if (e.kind === 'parse') {
           e.statement.rejected = true;
           if (this.pendingStatements.get(e.name) === e.statement) this.pendingStatements.delete(e.name);
         }
-        if (e.kind === 'bind' && this.pendingPortals.get(e.portal) === e.value) this.pendingPortals.delete(e.portal);
+        if (e.kind === 'bind') {
+          e.value.rejected = true;
+          if (this.pendingPortals.get(e.portal) === e.value) this.pendingPortals.delete(e.portal);
+        }
       }
       this.updateRules();
     }
@@ -590,7 +696,7 @@ export class Guard {
     if (!head) return undefined;
     if (head.kind === 'query') return this.effective(head.statements[Math.min(head.index, head.statements.length - 1)]);
     const raw =
-      head.kind === 'execute' ? this.portalAnalysis(this.portal(head.portal))
+      head.kind === 'execute' ? this.portalAnalysis(this.executedPortal(head))
       : head.kind === 'parse' ? head.statement.analysis
       : head.kind === 'bind' ? this.portalAnalysis(head.value)
       : undefined;
@@ -599,7 +705,8 @@ export class Guard {
 
   /** An error or notice of a statement that reads masked columns keeps only its SQLSTATE. */
   private scrubbed(msg: Buffer, analysis: StatementAnalysis | undefined): Buffer | undefined {
-    if (!this.hooks.gate().scrubErrors(analysis)) return undefined;
+    if (analysis && !this.scrubSticky && this.hooks.gate().scrubErrors(analysis)) this.scrubSticky = true;
+    if (!this.scrubSticky) return undefined;
     const f = decodeErrorFields(msg);
     const severity = (f.get('V') ?? f.get('S') ?? 'ERROR') as 'ERROR';
     return encodeErrorResponse(

@@ -28,9 +28,11 @@ import { decodeRowDescription } from '../wire/results.js';
 /** Client → server: every frontend type is valid; S/Q/F each earn one ReadyForQuery, X ends the session. */
 const CLIENT_RULES = ruleTable({ [FRONTEND_TYPES]: Rule.Forward, SQFX: Rule.Observe });
 /** Server → client while authenticating: auth requests and the backend key are rewritten. */
-const UPSTREAM_AUTH_RULES = ruleTable({ R: Rule.Inspect, K: Rule.Inspect, Z: Rule.Observe }, Rule.Forward);
+const UPSTREAM_AUTH_RULES = ruleTable({ R: Rule.Inspect, K: Rule.Inspect, Z: Rule.Observe, S: Rule.Observe }, Rule.Forward);
 /** Server → client afterwards: bytes pass untouched; ReadyForQuery tells us when the session is idle. */
 const UPSTREAM_READY_RULES = ruleTable({ Z: Rule.Observe, A: Rule.Inspect }, Rule.Forward);
+
+const NO_CATALOG_NEEDED = new Set(['TransactionStmt', 'VariableSetStmt', 'VariableShowStmt', 'DiscardStmt', 'ListenStmt', 'UnlistenStmt']);
 
 /** An empty catalog for analysis while the real one is unavailable (the gate then fails closed). */
 const NO_CATALOG = new CatalogSnapshot({ relations: [], memberships: {}, functions: [], domainBase: {} });
@@ -314,6 +316,7 @@ export class Session {
     forward: (bytes) => this.writeClient(bytes),
     observe: (type, message) => {
       if (this.phase === 'auth') {
+        if (type === 0x53 /* S */) return this.rememberParameter(message);
         // ReadyForQuery: authentication is over.
         return this.onAuthenticated();
       }
@@ -374,6 +377,15 @@ export class Session {
     this.writeClient(encodeBackendKeyData(this.proxyPid, this.proxyKey));
   }
 
+  /** ParameterStatus values from startup (client_encoding, standard_conforming_strings...). */
+  private readonly startupParameters = new Map<string, string>();
+
+  private rememberParameter(message: Buffer): void {
+    const nameEnd = message.indexOf(0, 5);
+    const valueEnd = message.indexOf(0, nameEnd + 1);
+    if (nameEnd > 0 && valueEnd > 0) this.startupParameters.set(message.toString('utf8', 5, nameEnd), message.toString('utf8', nameEnd + 1, valueEnd));
+  }
+
   private onAuthenticated(): void {
     this.phase = 'ready';
     (this.upstreamFramer as Framer).rules = UPSTREAM_READY_RULES;
@@ -430,6 +442,7 @@ export class Session {
         analyze: (sql) => this.analyze(sql),
       },
     );
+    for (const [name, value] of this.startupParameters) this.guard.parameterStatus(name, value);
     if (catalogs) void catalogs.ensure(database);
   }
 
@@ -448,6 +461,12 @@ export class Session {
       const catalogs = this.ctx.catalogs;
       const database = this.database as string;
       let wait = catalogs?.needsLoad(database) ?? false;
+      if (wait) {
+        // Transaction control and settings never need the catalog: don't hold a
+        // COMMIT behind a catalog read that waits on that very transaction's locks.
+        const quick = this.analyze(statementText(type, message));
+        if (quick.ok && quick.statements.length > 0 && quick.statements.every((st) => NO_CATALOG_NEEDED.has(st.nodeType))) wait = false;
+      }
       if (!wait && catalogs) {
         // Names the catalog doesn't know may be relations created since it was read.
         const result = this.analyze(statementText(type, message));
@@ -456,7 +475,8 @@ export class Session {
           wait = result.statements.some((st) => st.unresolved.length > 0 || st.prepared?.unresolved.length || st.cursorQuery?.unresolved.length);
           if (wait) catalogs.invalidate(database);
         }
-        if (result.ok && result.statements.some((st) => st.kind === 'ddl')) this.ddlPending = true;
+        // DDL, and code that can run DDL (DO, CALL), change what the catalog must say.
+        if (result.ok && result.statements.some((st) => st.kind === 'ddl' || st.nodeType === 'DoStmt' || st.nodeType === 'CallStmt')) this.ddlPending = true;
       }
       if (wait && catalogs) {
         // Hold this request and everything after it until the catalog is read:

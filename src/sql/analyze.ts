@@ -22,6 +22,8 @@ export type StatementKind =
 
 export interface CopyFormat {
   format: 'text' | 'csv' | 'binary';
+  /** ENCODING option: rows in another encoding can't be rewritten as UTF-8. */
+  encoding?: string;
   delimiter: string;
   null: string;
   quote: string;
@@ -47,6 +49,8 @@ export interface StatementAnalysis {
   /** DECLARE ... CURSOR FOR: the analysis of the cursor's query. */
   cursorQuery?: StatementAnalysis;
   copy?: CopyFormat & { toFile: boolean };
+  /** The outputs may not line up one to one with the result's columns. */
+  shapeUncertain?: boolean;
 }
 
 export type AnalysisResult =
@@ -133,6 +137,7 @@ export function analyzeStatement(node: Node, catalog: CatalogSnapshot): Statemen
     hazards: ctx.hazards,
     relations: [...ctx.relations],
     unresolved: [...ctx.unresolved],
+    shapeUncertain: ctx.shapeUncertain,
   });
 
   switch (nodeType) {
@@ -194,8 +199,13 @@ export function analyzeStatement(node: Node, catalog: CatalogSnapshot): Statemen
       return base('ddl');
     }
     case 'RuleStmt': {
-      for (const action of (body.actions as Node[] | undefined) ?? []) ctx.statement(action);
-      ctx.expr(body.whereClause, { items: [], ctes: new Map() });
+      // A rule's actions run later for whoever touches the table, and a
+      // DO INSTEAD SELECT returns rows the wire layer alone would judge.
+      for (const action of (body.actions as Node[] | undefined) ?? []) {
+        const outs = ctx.statement(action) ?? [];
+        ctx.hazard('copy', 'CREATE RULE action', unionSources(outs));
+      }
+      ctx.hazard('copy', 'CREATE RULE condition', ctx.expr(body.whereClause, { items: [], ctes: new Map() }).sources);
       return base('ddl');
     }
     case 'CreateTableAsStmt': {
@@ -217,18 +227,31 @@ export function analyzeStatement(node: Node, catalog: CatalogSnapshot): Statemen
       const outputs = ctx.statement(node);
       return base('query', outputs);
     }
-    default:
+    default: {
       if (READ_OR_SESSION.has(nodeType)) return base('other');
-      // DDL: column defaults, CHECK constraints, triggers and the like can call
-      // server-side code; walk every expression for function calls.
-      ctx.expr(body, { items: [], ctes: new Map() });
+      // DDL: column defaults, CHECK constraints, policies, triggers and the like
+      // can call server-side code or embed values; walk every expression.
+      const embedded = ctx.expr(body, { items: [], ctes: new Map() }).sources;
+      // A view stores no values: reading it is traced through its definition.
+      if (nodeType !== 'ViewStmt') ctx.hazard('copy', nodeType, embedded);
+      if (CODE_DDL.has(nodeType) || (nodeType.includes('Domain') && JSON.stringify(body).includes('FuncCall'))) {
+        // Casts, aggregates, operators, event triggers, RLS policies, domain
+        // checks with functions: code that runs implicitly, out of sight.
+        ctx.hazard('copy', nodeType, new Set(['opaque:ddl']));
+      }
       if (nodeType === 'CreateTrigStmt') {
         const names = ((body.funcname as Node[] | undefined) ?? []).map((n) => ((n.String as Node | undefined)?.sval as string) ?? '');
         ctx.expr({ FuncCall: { funcname: names.map((sval) => ({ String: { sval } })), args: [] } }, { items: [], ctes: new Map() });
       }
       return base('ddl');
+    }
   }
 }
+
+const CODE_DDL = new Set([
+  'CreateCastStmt', 'DefineStmt', 'CreateEventTrigStmt', 'CreatePolicyStmt', 'AlterPolicyStmt', 'CreateTransformStmt',
+  'CreateConversionStmt', 'CreateOpClassStmt', 'AlterOperatorStmt', 'CreateStatsStmt',
+]);
 
 /** DefElem lists (DO, CREATE FUNCTION options) as name → string value. */
 function defElems(list: unknown): Record<string, string> {
@@ -266,7 +289,11 @@ function copyFormat(body: Node): CopyFormat & { toFile: boolean } {
   for (const o of (body.options as Node[] | undefined) ?? []) {
     const d = o.DefElem as Node;
     const arg = d.arg as Node | undefined;
-    const value = ((arg?.String as Node | undefined)?.sval as string | undefined) ?? ((arg?.Boolean as Node | undefined)?.boolval === false ? 'false' : 'true');
+    const int = (arg?.Integer as Node | undefined)?.ival;
+    const value =
+      ((arg?.String as Node | undefined)?.sval as string | undefined) ??
+      (arg?.Integer !== undefined ? String(int ?? 0) : undefined) ??
+      ((arg?.Boolean as Node | undefined) !== undefined ? ((arg?.Boolean as Node).boolval ? 'true' : 'false') : 'true');
     switch (d.defname) {
       case 'format':
         fmt.format = value === 'csv' ? 'csv' : value === 'binary' ? 'binary' : 'text';
@@ -287,7 +314,10 @@ function copyFormat(body: Node): CopyFormat & { toFile: boolean } {
         escapeSet = true;
         break;
       case 'header':
-        fmt.header = value !== 'false' && value !== 'off' && value !== '0';
+        fmt.header = !['false', 'off', '0', 'no'].includes(value.toLowerCase());
+        break;
+      case 'encoding':
+        fmt.encoding = value;
         break;
     }
   }

@@ -49,6 +49,8 @@ interface RangeItem {
   columns: RangeColumn[];
   /** True when the item's columns are unknown (relation not in the catalog). */
   opaque: boolean;
+  /** `*` over it may not expand to exactly these columns (USING/NATURAL merge, functions' columns). */
+  uncertain?: boolean;
 }
 
 interface Scope {
@@ -75,6 +77,11 @@ const SET_RETURNING_FUNCTIONS = new Set([
   'ts_debug', 'ts_parse', 'ts_token_type', 'xpath_table',
 ]);
 
+/** Known set-returning functions (the catalog's list, plus name shapes of built-ins). */
+function isSetReturning(fname: string, catalog: CatalogSnapshot): boolean {
+  return SET_RETURNING_FUNCTIONS.has(fname) || catalog.setReturning().has(fname);
+}
+
 /**
  * Set-returning calls whose row count can't depend on values: unnest of an
  * ARRAY[...] constructor, json(b)_each over a whole row turned into JSON.
@@ -97,7 +104,7 @@ export const QUERY_STRING_FUNCTIONS = new Set([
   'query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema', 'table_to_xml', 'table_to_xmlschema',
   'table_to_xml_and_xmlschema', 'schema_to_xml', 'schema_to_xmlschema', 'schema_to_xml_and_xmlschema',
   'database_to_xml', 'database_to_xmlschema', 'database_to_xml_and_xmlschema', 'cursor_to_xml', 'cursor_to_xmlschema',
-  'ts_stat', 'dblink', 'dblink_exec',
+  'ts_stat', 'ts_rewrite', 'dblink', 'dblink_exec',
 ]);
 
 export const SYSTEM_LEAK_RELATIONS = new Set(['pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_stat_statements', 'pg_stat_activity', 'pg_statistic', 'pg_statistic_ext_data']);
@@ -108,6 +115,8 @@ export class LineageContext {
   readonly relations = new Set<number>();
   /** Names that resolved to nothing in the catalog (maybe created since the last refresh). */
   readonly unresolved = new Set<string>();
+  /** A `*` expanded over something whose exact columns can't be known: outputs may not line up with the result. */
+  shapeUncertain = false;
   private readonly viewStack: number[] = [];
 
   constructor(readonly catalog: CatalogSnapshot) {}
@@ -128,6 +137,8 @@ export class LineageContext {
       const left = this.select(stmt.larg as Node, outer, scope.ctes);
       const right = this.select(stmt.rarg as Node, outer, scope.ctes);
       const cols = left.map((c, i) => ({ name: c.name, sources: union(c.sources, right[i]?.sources), direct: false }));
+      // UNION / INTERSECT / EXCEPT without ALL compare rows: an equality oracle.
+      if (!stmt.all) this.hazard('filter', op.replace('SETOP_', ''), unionAll(cols.map((c) => c.sources)));
       this.sortAndLimit(stmt, scope, cols);
       return cols;
     }
@@ -143,6 +154,7 @@ export class LineageContext {
           for (const k of l.sources) cols[i].sources.add(k);
         });
       }
+      this.sortAndLimit(stmt, scope, cols);
       return cols;
     }
 
@@ -156,7 +168,12 @@ export class LineageContext {
     this.filter('WHERE', stmt.whereClause, scope);
     this.filter('HAVING', stmt.havingClause, scope);
     for (const g of (stmt.groupClause as Node[] | undefined) ?? []) this.filter('GROUP BY', g, scope, out);
-    for (const d of (stmt.distinctClause as Node[] | undefined) ?? []) if (d && Object.keys(d).length) this.filter('DISTINCT ON', d, scope, out);
+    const distinct = (stmt.distinctClause as Node[] | undefined) ?? [];
+    for (const d of distinct) if (d && Object.keys(d).length) this.filter('DISTINCT ON', d, scope, out);
+    // Plain DISTINCT de-duplicates by comparing the output values.
+    if (distinct.length > 0 && distinct.every((d) => !d || Object.keys(d).length === 0)) {
+      this.hazard('filter', 'DISTINCT', unionAll(out.map((c) => c.sources)));
+    }
     for (const w of (stmt.windowClause as Node[] | undefined) ?? []) this.filter('WINDOW', w, scope);
     this.sortAndLimit(stmt, scope, out);
     if (stmt.intoClause) {
@@ -321,9 +338,10 @@ export class LineageContext {
           for (const item of [...left, ...right]) for (const c of item.columns) if (names.has(c.name) && right.some((r) => r.columns.some((rc) => rc.name === c.name))) addAll(sources, c.sources);
           this.hazard('filter', 'NATURAL JOIN', sources);
         }
-        const items = [...left, ...right];
+        const merged = Boolean(body.isNatural) || ((body.usingClause as Node[] | undefined) ?? []).length > 0;
+        const items = [...left, ...right].map((i) => (merged ? { ...i, uncertain: true } : i));
         const alias = body.alias as Node | undefined;
-        if (alias) return [aliased(alias, '?join?', items.flatMap((i) => i.columns))];
+        if (alias) return [{ ...aliased(alias, '?join?', items.flatMap((i) => i.columns)), uncertain: items.some((i) => i.uncertain) }];
         return items;
       }
       case 'RangeFunction': {
@@ -347,16 +365,20 @@ export class LineageContext {
           name: (alias?.aliasname as string | undefined) ?? '?function?',
           columns: names.map((n) => ({ name: n, sources: new Set(sources), direct: false })),
           opaque: sources.size > 0,
+          // Without a column list we can't tell how many columns the function returns.
+          uncertain: !colnames.length && !colDefs.length,
         };
         if (sources.size > 0) item.columns.push({ name: '*', sources, direct: false });
         return [item];
       }
       case 'RangeTableSample':
+        this.filter('TABLESAMPLE', [body.args, body.repeatable], scope);
         return this.fromItem(body.relation as Node, scope);
       default: {
         // XMLTABLE, JSON_TABLE and whatever else PostgreSQL adds: every column
         // may carry anything its expressions read (they see earlier items).
         const sources = this.expr(body, scope).sources;
+        this.hazard('filter', `${type} (row count)`, sources);
         const alias = (body.alias as Node | undefined) ?? ((body.alias as Node | undefined)?.Alias as Node | undefined);
         return [{ name: (alias?.aliasname as string | undefined) ?? '?unknown?', columns: [{ name: '*', sources, direct: false }], opaque: true }];
       }
@@ -449,6 +471,7 @@ export class LineageContext {
       if (last.A_Star) {
         // * or t.* expands to one output column per column.
         const items = fields.length === 1 ? scope.items : this.findItems(fields.slice(0, -1).map(strOf), scope);
+        if (items.some((i) => i.uncertain || i.opaque)) this.shapeUncertain = true;
         const cols = items.flatMap((i) => i.columns.filter((c) => c.name !== '*' || i.opaque));
         return cols.map((c) => ({ name: c.name, sources: new Set(c.sources), direct: c.direct }));
       }
@@ -494,7 +517,12 @@ export class LineageContext {
       const names = ((fc.funcname as Node[]) ?? []).map(strOf);
       const fname = names[names.length - 1] ?? '';
       const args = this.expr([fc.args, fc.agg_order, fc.agg_filter, fc.over], scope);
-      if (SET_RETURNING_FUNCTIONS.has(fname) && !fixedCardinality(fc)) this.hazard('filter', `${fname}() (row count)`, args.sources);
+      if (isSetReturning(fname, this.catalog) && !fixedCardinality(fc)) this.hazard('filter', `${fname}() (row count)`, args.sources);
+      const over = fc.over as Node | undefined;
+      if (over) {
+        const wd = (over.WindowDef as Node | undefined) ?? over;
+        this.filter('window PARTITION BY / ORDER BY', [wd.partitionClause, wd.orderClause], scope);
+      }
       if (SIDE_CHANNEL_FUNCTIONS.has(fname) || fname.startsWith('lo_') || fname.startsWith('dblink')) {
         this.hazard('copy', `${fname}()`, args.sources);
       }
@@ -588,7 +616,8 @@ export class LineageContext {
   private userFunction(names: string[], argSources: Set<ColumnKey>, args: unknown): void {
     const fname = names[names.length - 1];
     const schema = names.length > 1 ? names[names.length - 2] : undefined;
-    if (QUERY_STRING_FUNCTIONS.has(fname)) {
+    // ts_rewrite runs SQL only in its two-argument form.
+    if (QUERY_STRING_FUNCTIONS.has(fname) && !(fname === 'ts_rewrite' && (args as unknown[] | undefined)?.length !== 2)) {
       // query_to_xml('SELECT ssn ...'), ts_stat(...), cursor_to_xml(...): they run
       // SQL given as text, which only the server sees: assume they read anything.
       this.hazard('function', `${fname}()`, this.everything());
@@ -603,7 +632,6 @@ export class LineageContext {
       // A function that writes, notifies, raises or runs SQL may keep its arguments anywhere.
       if (hasSideEffects(fn.body, fn.language)) this.hazard('copy', `${fn.schema}.${fn.name}() argument`, argSources);
     }
-    void args;
   }
 
   /** Every column of every relation, plus the system views: for code pgveil can't follow. */
@@ -618,10 +646,17 @@ export class LineageContext {
    * it as words (conservative), system views that expose values, and, when it
    * builds SQL at run time (EXECUTE, format()) or isn't SQL/PL/pgSQL, anything.
    */
-  codeReads(text: string, language = 'plpgsql'): Set<ColumnKey> {
+  codeReads(text: string, language = 'plpgsql', visiting: Set<string> = new Set()): Set<ColumnKey> {
     const lower = text.toLowerCase();
     const words = new Set(lower.match(/[a-z_][a-z0-9_$]*/g) ?? []);
-    if (!['sql', 'plpgsql'].includes(language) || words.has('execute') || /\bformat\s*\(/.test(lower) || words.has('query_to_xml')) {
+    // Dynamic SQL, Unicode-escaped names, other languages, SQL given as text:
+    // nothing can be followed, so assume anything is read.
+    if (
+      !['sql', 'plpgsql'].includes(language) ||
+      words.has('execute') ||
+      lower.includes('u&') ||
+      [...QUERY_STRING_FUNCTIONS].some((f) => words.has(f))
+    ) {
       return this.everything();
     }
     const sources = new Set<ColumnKey>();
@@ -629,6 +664,13 @@ export class LineageContext {
     for (const rel of this.catalog.data.relations) {
       if (!words.has(rel.name.toLowerCase())) continue;
       for (const c of this.relationColumns(rel)) addAll(sources, c.sources);
+    }
+    // Functions it calls read what their bodies read.
+    for (const fn of this.catalog.data.functions) {
+      const key = `${fn.schema}.${fn.name}`;
+      if (!words.has(fn.name.toLowerCase()) || visiting.has(key) || fn.language === 'c' || fn.language === 'internal') continue;
+      visiting.add(key);
+      addAll(sources, this.codeReads(fn.body, fn.language, visiting));
     }
     return sources;
   }

@@ -116,15 +116,16 @@ export type CopyFieldRewrite = ((value: string) => string | null) | null;
  * Rewrites one CopyData row (PostgreSQL sends one row per message in COPY TO).
  * Returns the new 'd' message.
  */
-export function rewriteCopyRow(message: Buffer, fmt: CopyTextFormat, rewrites: readonly CopyFieldRewrite[]): Buffer {
+export function rewriteCopyRow(message: Buffer, fmt: CopyTextFormat, rewrites: readonly CopyFieldRewrite[], fallback: CopyFieldRewrite = null): Buffer {
   const text = message.toString('utf8', 5);
   const newline = text.endsWith('\r\n') ? '\r\n' : text.endsWith('\n') ? '\n' : '';
   const line = text.slice(0, text.length - newline.length);
   const fields = fmt.format === 'csv' ? splitCsv(line, fmt) : splitText(line, fmt);
   const out: string[] = [];
+  const lined = fields.length === rewrites.length;
   for (let i = 0; i < fields.length; i++) {
     const f = fields[i];
-    const fn = rewrites[i];
+    const fn = lined ? rewrites[i] : fallback;
     if (!fn) {
       out.push(f.raw);
       continue;
@@ -200,9 +201,10 @@ function splitCsv(line: string, fmt: CopyTextFormat): CopyField[] {
         quoted = true;
         i++;
         while (i < line.length) {
-          // Inside quotes: ESCAPE QUOTE is a literal quote ("" when they are the same), QUOTE ends.
-          if (line[i] === fmt.escape && line[i + 1] === fmt.quote) {
-            value += fmt.quote;
+          // Inside quotes: ESCAPE before QUOTE or before ESCAPE is a literal
+          // (PostgreSQL escapes both), QUOTE alone ends the quoted part.
+          if (line[i] === fmt.escape && (line[i + 1] === fmt.quote || (fmt.escape !== fmt.quote && line[i + 1] === fmt.escape))) {
+            value += line[i + 1];
             i += 2;
           } else if (line[i] === fmt.quote) {
             i++;

@@ -81,8 +81,41 @@ export interface Attack {
    * prepare-then-bind: PREPARE by SQL, Bind to it by protocol;
    * fastpath: FunctionCall message of query_to_xml(steps[0].sql, ...).
    */
-  scenario?: 'portal-fetch' | 'cursor-execute' | 'named-then-execute' | 'prepare-then-bind' | 'fastpath';
+  scenario?: 'portal-fetch' | 'cursor-execute' | 'named-then-execute' | 'prepare-then-bind' | 'fastpath' | 'raw-script';
   note?: string;
+  /** raw-script (round 2): protocol messages sent by the raw client, in rounds (see RawOp). */
+  raw?: RawRound[];
+}
+
+/**
+ * One protocol message of a raw-script scenario (round 2). `{n}` is substituted in
+ * every string. Q with bytes 'latin1' sends the text byte for byte (each char code
+ * is one byte), for statements in client encodings other than UTF-8.
+ */
+export type RawOp =
+  | { Q: string; bytes?: 'latin1' }
+  | { P: string; name?: string; types?: number[] }
+  | { B: string; stmt?: string; params?: (string | null)[]; formats?: number[] }
+  | { D: 'S' | 'P'; name?: string }
+  | { E: string; max?: number }
+  | { C: 'S' | 'P'; name?: string }
+  | { S: true }
+  | { H: true }
+  | { X: true }
+  /** CopyFail */
+  | { f: string }
+  /** CopyData (a line of COPY text) and CopyDone */
+  | { d: string }
+  | { c: true }
+  /** FunctionCall of a built-in named by its regprocedure signature, text arguments. */
+  | { F: string; args: string[] };
+
+/** Messages written at once, then wait for `zs` ReadyForQuery (0: wait briefly, the connection may close). */
+export interface RawRound {
+  send: RawOp[];
+  zs: number;
+  /** Decode 4-byte binary fields as dates too. */
+  binary?: boolean;
 }
 
 type Opts = Partial<Omit<Attack, 'id' | 'category' | 'steps' | 'expect'>>;
@@ -189,10 +222,10 @@ add('direct', 'join-using', 'SELECT * FROM app.users JOIN (SELECT user_id AS id,
 add('direct', 'cross-join-values', 'SELECT v.x, u.email FROM (VALUES (1)) v(x) CROSS JOIN app.users u', 'masked');
 add('direct', 'lateral', 'SELECT o.id, l.s FROM app.orders o, LATERAL (SELECT ssn AS s FROM app.users u WHERE u.id = o.user_id) l', 'masked');
 add('direct', 'lateral-values', 'SELECT t.x FROM app.users u, LATERAL (VALUES (u.ssn)) t(x)', 'masked');
-add('direct', 'union', "SELECT ssn FROM app.users UNION SELECT 'x'", 'masked');
+add('direct', 'union', "SELECT ssn FROM app.users UNION SELECT 'x'", 'either');
 add('direct', 'union-all-mixed', 'SELECT name FROM app.users UNION ALL SELECT ssn FROM app.users', 'masked');
-add('direct', 'intersect', 'SELECT ssn FROM app.users INTERSECT SELECT ssn FROM app.users', 'masked');
-add('direct', 'except', "SELECT email FROM app.users EXCEPT SELECT 'nobody@example.invalid'", 'masked');
+add('direct', 'intersect', 'SELECT ssn FROM app.users INTERSECT SELECT ssn FROM app.users', 'either');
+add('direct', 'except', "SELECT email FROM app.users EXCEPT SELECT 'nobody@example.invalid'", 'either');
 add('direct', 'view', 'SELECT * FROM app.v_users', 'masked');
 add('direct', 'view-over-view', 'SELECT s, e, n FROM app.v_users2', 'masked');
 add('direct', 'view-derived-columns', 'SELECT u, c FROM app.v_derived', 'masked');
@@ -204,7 +237,7 @@ add('direct', 'field-selection', 'SELECT (u).ssn, (u.*).email FROM app.users u',
 add('direct', 'functional-notation', 'SELECT ssn(u), email(u) FROM app.users u', 'masked');
 add('direct', 'search-path', ['SET search_path = app, public', 'SELECT ssn FROM users'], 'masked');
 add('direct', 'for-update', 'SELECT ssn FROM app.users FOR UPDATE', 'masked');
-add('direct', 'distinct', 'SELECT DISTINCT notes FROM app.users', 'masked');
+add('direct', 'distinct', 'SELECT DISTINCT notes FROM app.users', 'either');
 add('direct', 'dates-and-money', 'SELECT birth_date, salary FROM app.users', 'masked');
 add('direct', 'datestyle', ["SET DateStyle = 'SQL, DMY'", 'SELECT birth_date FROM app.users'], 'masked');
 add('direct', 'param-id', { sql: 'SELECT ssn, notes FROM app.users WHERE id = $1', params: [1] }, 'masked');
@@ -258,7 +291,6 @@ const derived: [string, string, boolean?][] = [
   ['scalar-subquery-expr', "SELECT (SELECT string_agg(ssn || '/' || email, ';') FROM app.users)"],
   ['jsonpath', "SELECT jsonb_path_query_first(to_jsonb(u), '$.ssn') FROM app.users u"],
   ['json-arrow', "SELECT to_jsonb(u) ->> 'ssn', row_to_json(u) -> 'email' FROM app.users u"],
-  ['window-partition-inline', 'SELECT id, count(*) OVER (PARTITION BY ssn) FROM app.users', false],
 ];
 for (const [id, sql, control] of derived) add('derived', id, sql, 'masked', { control: control ?? true, cursor: id === 'upper' });
 add('derived', 'unnest-from-lateral', 'SELECT x FROM app.users u CROSS JOIN LATERAL unnest(ARRAY[u.ssn, u.email]) AS x', 'masked');
@@ -267,9 +299,10 @@ add('derived', 'unnest-from-implicit-lateral', 'SELECT x FROM app.users u, unnes
 add('derived', 'jsonb-each-text-lateral', 'SELECT j.key, j.value FROM app.users u CROSS JOIN LATERAL jsonb_each_text(to_jsonb(u)) AS j', 'masked');
 add('derived', 'jsonb-each-text-implicit', 'SELECT j.* FROM app.users u, jsonb_each_text(to_jsonb(u)) AS j', 'masked');
 add('derived', 'rows-from', 'SELECT r.* FROM app.users u, ROWS FROM (unnest(ARRAY[u.ssn]), unnest(ARRAY[u.notes])) AS r(a, b)', 'masked');
-add('derived', 'json-table', "SELECT jt.s, jt.e FROM app.users u, JSON_TABLE(to_jsonb(u), '$' COLUMNS (s text PATH '$.ssn', e text PATH '$.email')) AS jt", 'masked');
-add('derived', 'json-table-star', "SELECT * FROM app.users u, JSON_TABLE(to_jsonb(u), '$' COLUMNS (s text PATH '$.ssn')) AS jt", 'masked');
-add('derived', 'xmltable', "SELECT x.s FROM app.users u, XMLTABLE('/r' PASSING xmlelement(name r, u.ssn) COLUMNS s text PATH '.') AS x", 'masked');
+add('derived', 'window-partition-inline', 'SELECT id, count(*) OVER (PARTITION BY ssn) FROM app.users', 'either', { note: 'window partitioning compares values: refused' });
+add('derived', 'json-table', "SELECT jt.s, jt.e FROM app.users u, JSON_TABLE(to_jsonb(u), '$' COLUMNS (s text PATH '$.ssn', e text PATH '$.email')) AS jt", 'either');
+add('derived', 'json-table-star', "SELECT * FROM app.users u, JSON_TABLE(to_jsonb(u), '$' COLUMNS (s text PATH '$.ssn')) AS jt", 'either');
+add('derived', 'xmltable', "SELECT x.s FROM app.users u, XMLTABLE('/r' PASSING xmlelement(name r, u.ssn) COLUMNS s text PATH '.') AS x", 'either');
 add('derived', 'param-concat', { sql: 'SELECT $1::text || ssn FROM app.users', params: ['pre:'] }, 'masked');
 add('derived', 'param-coalesce', { sql: 'SELECT coalesce($1::text, email) FROM app.users', params: [null] }, 'masked');
 add('derived', 'large-row', "SELECT repeat(ssn || ',', 20000) AS big, email FROM app.users", 'masked', { note: 'rows of 240 kB: DataRows split over many chunks' });
@@ -350,7 +383,7 @@ add('copy', 'text-delimiter-dash-ssn', "COPY (SELECT ssn, ssn FROM app.users) TO
 add('copy', 'text-header', 'COPY app.users TO STDOUT (FORMAT text, HEADER)', 'masked', { copy: true });
 add('copy', 'csv-custom-quote', "COPY app.users (ssn, notes, email) TO STDOUT (FORMAT csv, DELIMITER ';', QUOTE '''', ESCAPE '\\', FORCE_QUOTE *)", 'masked', { copy: true });
 add('copy', 'large-row', "COPY (SELECT id, repeat(notes || ';', 20000) FROM app.users) TO STDOUT", 'masked', { copy: true });
-add('copy', 'text-null-encoding', "COPY app.users TO STDOUT (FORMAT text, NULL 'x', ENCODING 'LATIN1')", 'masked', { copy: true });
+add('copy', 'text-null-encoding', "COPY app.users TO STDOUT (FORMAT text, NULL 'x', ENCODING 'LATIN1')", 'either', { copy: true });
 add('copy', 'legacy-csv-syntax', 'COPY app.users TO STDOUT WITH CSV HEADER', 'masked', { copy: true });
 add('copy', 'derived-csv', "COPY (SELECT upper(ssn), email || '' FROM app.users) TO STDOUT (FORMAT csv)", 'masked', { copy: true });
 add('copy', 'whole-row', 'COPY (SELECT row_to_json(u) FROM app.users u) TO STDOUT', 'either', { copy: true });
@@ -604,6 +637,438 @@ add('benign', 'child-non-sensitive', 'SELECT id, name FROM app.users_archive WHE
 add('benign', 'join-filter-orders', 'SELECT u.id, u.name FROM app.users u JOIN app.orders o ON o.user_id = u.id WHERE o.total > 5 ORDER BY u.name', 'raw');
 add('benign', 'copy-non-sensitive', 'COPY app.users (id, name) TO STDOUT (FORMAT csv, HEADER)', 'raw', { copy: true });
 add('benign', 'function-without-table', "SELECT app.echo_notice('hello')", 'raw');
+
+// ============================================================================
+// ROUND 2 (red team) — attacks the first catalogue did not try.
+//
+// Many of them turn an inference channel into the raw value itself: the SQL
+// asks an oracle ("is character p of alice's SSN equal to c?", "how many rows
+// does this return?") for every position and spells the answers, so that a
+// channel pgveil doesn't see shows up to the leak detector as a raw value.
+// ============================================================================
+
+const SSN_ALPHABET = '0123456789-';
+const DIGITS = '0123456789';
+const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`;
+
+/**
+ * A statement that spells a value character by character from a boolean oracle:
+ * concat(CASE WHEN oracle(1,'0') THEN '0' WHEN ... END, ...). `ch` is the raw
+ * candidate character (quote it yourself where it goes in a literal).
+ */
+function spell(len: number, oracle: (pos: number, ch: string) => string, alphabet = SSN_ALPHABET): string {
+  const parts: string[] = [];
+  for (let p = 1; p <= len; p++) {
+    parts.push(`CASE ${[...alphabet].map((c) => `WHEN ${oracle(p, c)} THEN ${sqlString(c)}`).join(' ')} ELSE '?' END`);
+  }
+  return `SELECT concat(${parts.join(', ')}) AS spelled`;
+}
+
+/** A statement that spells a value from a row-count channel: chr(rows counted) per character. */
+function spellByCount(len: number, count: (pos: number) => string): string {
+  const parts: string[] = [];
+  for (let p = 1; p <= len; p++) parts.push(`chr((${count(p)})::int)`);
+  return `SELECT concat(${parts.join(', ')}) AS spelled`;
+}
+
+const VALUES_128 = Array.from({ length: 128 }, () => '(0)').join(',');
+/** Alice's SSN (11 characters), bob's card number (16 digits). */
+const aliceSsn = (p: number) => `substr(ssn, ${p}, 1)`;
+const HARM2 = "SELECT ssn || '' AS a, email || '' AS b FROM app.users";
+const HARMLESS2 = "SELECT 'x'::text AS a, 'y'::text AS b";
+/** A WHERE-clause oracle pgveil refuses as a plain statement: spells alice's SSN if it runs. */
+const FILTER_ORACLE =
+  "SELECT string_agg(v.c, '' ORDER BY g.p) AS spelled FROM app.users u, generate_series(1, 11) g(p), " +
+  "(VALUES ('0'),('1'),('2'),('3'),('4'),('5'),('6'),('7'),('8'),('9'),('-')) v(c) WHERE u.id = 1 AND substr(u.ssn, g.p, 1) = v.c";
+
+// ---- Row-count and equality oracles the lineage walk doesn't see --------------
+
+add('filter', 'r2-values-limit-subquery', spellByCount(11, (p) => `SELECT count(*) FROM (VALUES ${VALUES_128} LIMIT (SELECT ascii(${aliceSsn(p)}) FROM app.users WHERE id = 1)) v`), 'refused',
+  { control: true, note: 'LIMIT (subquery over ssn) on a VALUES list: the row count is the character code' });
+add('filter', 'r2-values-fetch-first-subquery', spellByCount(16, (p) => `SELECT count(*) FROM (VALUES ${VALUES_128} FETCH FIRST (SELECT ascii(substr(card_number, ${p}, 1)) FROM app.users WHERE id = 2) ROWS ONLY) v`), 'refused',
+  { only: ['psql', 'pg'], control: true, note: 'FETCH FIRST (subquery over card_number) on VALUES' });
+add('filter', 'r2-values-offset-subquery', spellByCount(16, (p) => `SELECT 128 - count(*) FROM (VALUES ${VALUES_128} OFFSET (SELECT ascii(substr(notes, ${p}, 1)) FROM app.users WHERE id = 2)) v`), 'refused',
+  { only: ['psql', 'pg'], control: true, note: 'OFFSET (subquery over notes) on VALUES' });
+add('filter', 'r2-tablesample-subquery', spell(11, (p, c) => `(SELECT count(*) FROM app.orders TABLESAMPLE BERNOULLI ((SELECT CASE WHEN ${aliceSsn(p)} = ${sqlString(c)} THEN 100 ELSE 0 END FROM app.users WHERE id = 1))) > 0`), 'refused',
+  { control: true, note: 'TABLESAMPLE percentage computed from ssn: the sampled row count answers the comparison' });
+add('filter', 'r2-intersect-count', spell(11, (p, c) => `(SELECT count(*) FROM (SELECT ${aliceSsn(p)} FROM app.users WHERE id = 1 INTERSECT SELECT ${sqlString(c)}) t) = 1`), 'refused',
+  { control: true, note: 'INTERSECT compares the masked value with a constant; count(*) of the result carries no lineage' });
+add('filter', 'r2-except-count', spell(11, (p, c) => `(SELECT count(*) FROM (SELECT ${sqlString(c)} EXCEPT SELECT ${aliceSsn(p)} FROM app.users WHERE id = 1) t) = 0`), 'refused', { only: ['psql', 'pg'], control: true });
+add('filter', 'r2-union-dedup-count', spell(11, (p, c) => `(SELECT count(*) FROM (SELECT ${aliceSsn(p)} FROM app.users WHERE id = 1 UNION SELECT ${sqlString(c)}) t) = 1`), 'refused', { only: ['psql', 'pg'], control: true });
+add('filter', 'r2-distinct-count', spell(11, (p, c) => `(SELECT count(*) FROM (SELECT DISTINCT x FROM (SELECT ${aliceSsn(p)} FROM app.users WHERE id = 1 UNION ALL SELECT ${sqlString(c)}) a(x)) d) = 1`), 'refused',
+  { control: true, note: 'DISTINCT (not ON) collapses equal values: count(*) says whether they were equal' });
+add('filter', 'r2-json-table-path-filter', spell(16, (p, c) => `(SELECT count(*) FROM app.users u, JSON_TABLE(jsonb_build_object('s', substr(u.card_number, ${p}, 1)), '$ ? (@.s == "${c}")' COLUMNS (k int PATH '$.k')) jt WHERE u.id = 2) = 1`, DIGITS), 'refused',
+  { only: ['psql', 'pg'], control: true, note: 'a JSON path filter inside JSON_TABLE is a predicate on the masked column' });
+add('filter', 'r2-xmltable-xpath-predicate', spell(11, (p, c) => `(SELECT count(*) FROM app.users u, XMLTABLE('/r[. = "${c}"]' PASSING xmlelement(name r, substr(u.ssn, ${p}, 1)) COLUMNS k text PATH '.') x WHERE u.id = 1) = 1`), 'refused', { only: ['psql', 'pg'], control: true });
+add('filter', 'r2-srf-not-in-list', spell(11, (p, c) => `(SELECT count(*) FROM (SELECT jsonb_path_query_tz(to_jsonb(${aliceSsn(p)}), '$ ? (@ == "${c}")') FROM app.users WHERE id = 1) t) = 1`), 'refused',
+  { only: ['psql', 'pg'], control: true, note: 'jsonb_path_query_tz is a set-returning function missing from the SRF list' });
+add('filter', 'r2-window-order-by-ordering',
+  "SELECT string_agg(substr('-0123456789', (w.b - 1)::int, 1), '' ORDER BY g.p) AS spelled, max(w.a) AS keep_window FROM generate_series(1, 11) g(p), " +
+  "LATERAL (SELECT c, a, b FROM (SELECT c, row_number() OVER (ORDER BY x COLLATE \"C\", c COLLATE \"C\") AS a, row_number() OVER () AS b " +
+  "FROM (SELECT substr(ssn, g.p, 1), '|' FROM app.users WHERE id = 1 UNION ALL SELECT d, d FROM (VALUES ('-'),('0'),('1'),('2'),('3'),('4'),('5'),('6'),('7'),('8'),('9')) v(d)) s(x, c)) w0 WHERE c = '|') w",
+  'refused', { control: true, note: 'a window ORDER BY over the masked value sorts the rows; row_number() OVER () (no lineage) reads the sorted position' });
+add('filter', 'r2-user-srf-row-count', [
+  'CREATE FUNCTION public.rep_{n}(n int) RETURNS SETOF int LANGUAGE sql AS $$ SELECT generate_series(1, n) $$',
+  spellByCount(23, (p) => `SELECT count(*) FROM (SELECT public.rep_{n}(ascii(substr(email, ${p}, 1))) FROM app.users WHERE id = 1) s`),
+], 'refused', { only: ['psql', 'pg'], control: true, note: 'a user-defined set-returning function in the target list: its row count is the character code' });
+add('filter', 'r2-rls-policy-oracle', [
+  'CREATE TABLE public.dig_{n} (p int, c text)',
+  "INSERT INTO public.dig_{n} SELECT p, c FROM generate_series(1, 11) p, unnest(string_to_array('0,1,2,3,4,5,6,7,8,9,-', ',')) c",
+  'ALTER TABLE public.dig_{n} ENABLE ROW LEVEL SECURITY',
+  'ALTER TABLE public.dig_{n} FORCE ROW LEVEL SECURITY',
+  'CREATE POLICY pol_{n} ON public.dig_{n} USING (c = substr((SELECT ssn FROM app.users WHERE id = 1), p, 1))',
+  "SELECT string_agg(c, '' ORDER BY p) AS spelled FROM public.dig_{n}",
+], 'refused', { only: ['psql', 'pg'], control: true, note: 'a row-level security policy on the analyst\'s own table compares rows with ssn; reading the table needs no sensitive name' });
+add('filter', 'r2-sql-prepare-protocol-bind', FILTER_ORACLE, 'refused',
+  { only: ['raw'], scenario: 'prepare-then-bind', control: true, note: 'PREPARE by SQL is not checked; Bind/Execute by protocol never checks the prepared statement' });
+add('multi-statement', 'r2-prepare-filter-execute-in-one', `PREPARE pf_{n} AS ${FILTER_ORACLE}; EXECUTE pf_{n}`, 'refused',
+  { multi: true, control: true, note: 'EXECUTE is judged before the PREPARE in the same query has run' });
+add('extended', 'r2-pipelined-prepare-execute', FILTER_ORACLE, 'refused', {
+  only: ['raw'], scenario: 'raw-script', control: true,
+  raw: [{ send: [{ P: `PREPARE pp_{n} AS ${FILTER_ORACLE}` }, { B: '' }, { E: '' }, { P: 'EXECUTE pp_{n}' }, { B: '' }, { E: '' }, { S: true }], zs: 1 }],
+  note: 'PREPARE and EXECUTE pipelined by protocol: the EXECUTE is judged before the PREPARE completed',
+});
+
+// The same kinds of predicate, where pgveil is expected to refuse them.
+add('filter', 'r2-generate-series-from-count', 'SELECT count(*) FROM app.users u, generate_series(1, ascii(substr(u.ssn, 1, 1))) g WHERE u.id = 1', 'refused');
+add('filter', 'r2-generate-series-target-count', 'SELECT (SELECT count(*) FROM (SELECT generate_series(1, ascii(substr(ssn, 1, 1))) FROM app.users WHERE id = 1) s)', 'refused');
+add('filter', 'r2-unnest-array-fill-count', 'SELECT (SELECT count(*) FROM (SELECT unnest(array_fill(0, ARRAY[ascii(substr(ssn, 1, 1))])) FROM app.users WHERE id = 1) s)', 'refused');
+add('filter', 'r2-regexp-split-count', "SELECT (SELECT count(*) FROM (SELECT regexp_split_to_table(notes, ' ') FROM app.users WHERE id = 2) s)", 'refused');
+add('filter', 'r2-grouping-sets', 'SELECT count(*) FROM app.users GROUP BY GROUPING SETS ((ssn), ())', 'refused');
+add('filter', 'r2-cube', 'SELECT count(*) FROM app.users GROUP BY CUBE (email, id)', 'refused');
+add('filter', 'r2-row-compare', "SELECT id FROM app.users WHERE (id, ssn) > (0, '5')", 'refused');
+add('filter', 'r2-is-distinct-from', "SELECT id FROM app.users WHERE ssn IS DISTINCT FROM '000-00-0000'", 'refused');
+add('filter', 'r2-fetch-first-subquery', 'SELECT id FROM app.users FETCH FIRST (SELECT length(notes) - 15 FROM app.users WHERE id = 2) ROWS ONLY', 'refused');
+add('filter', 'r2-offset-subquery', 'SELECT id FROM app.users OFFSET (SELECT ascii(ssn) - 49 FROM app.users WHERE id = 1)', 'refused');
+add('filter', 'r2-lateral-compare', 'SELECT a.id FROM app.users a, LATERAL (SELECT 1 FROM app.users b WHERE b.ssn > a.ssn) x', 'refused');
+add('filter', 'r2-explain-analyze-filter', "EXPLAIN (ANALYZE, VERBOSE, FORMAT JSON) SELECT id FROM app.users WHERE ssn LIKE '1%'", 'refused');
+add('filter', 'r2-merge-when-condition', "MERGE INTO app.users u USING (SELECT 1 AS id) s ON u.id = s.id WHEN MATCHED AND u.ssn LIKE '1%' THEN UPDATE SET name = u.name", 'refused', { rollback: true });
+add('filter', 'r2-upsert-where', "INSERT INTO app.users (id, name) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET name = app.users.name WHERE app.users.ssn LIKE '1%'", 'refused', { only: ['psql', 'pg'], rollback: true });
+add('filter', 'r2-agg-filter-count', "SELECT (SELECT count(*) FILTER (WHERE ssn LIKE '1%') FROM app.users) AS n", 'either', { control: false });
+
+// ---- Result columns pgveil matches to the wrong expression ----------------------
+
+add('derived', 'r2-misaligned-star-rows',
+  "SELECT * FROM (VALUES (1), (2)) k(id) JOIN (SELECT id, 'a' AS a, ssn || '' AS s, 'b' AS b, email || '' AS e, 'c' AS c, notes || '' AS n, 'd' AS d, card_number || '' AS cn FROM app.users) u USING (id), unnest(ARRAY[0], ARRAY[0]) z",
+  'masked', { note: 'JOIN USING merges a column (analysis counts one too many), unnest(a, b) returns two (analysis counts one): same count, shifted lineage' });
+add('copy', 'r2-join-using-star', 'COPY (SELECT * FROM (VALUES (1), (2)) k(id) JOIN app.users USING (id)) TO STDOUT', 'masked', { copy: true, note: 'COPY has no wire-level table OIDs: the extra USING column shifts every mask by one' });
+add('copy', 'r2-natural-join-star', 'COPY (SELECT * FROM (VALUES (1), (2)) k(id) NATURAL JOIN app.users) TO STDOUT (FORMAT csv)', 'masked', { copy: true });
+add('copy', 'r2-function-undercount-star', 'COPY (SELECT * FROM unnest(ARRAY[0], ARRAY[0]) z, app.users) TO STDOUT', 'masked', { copy: true, note: 'unnest of two arrays returns two columns; the analysis counts one' });
+
+// ---- COPY framing ----------------------------------------------------------------
+
+add('copy', 'r2-csv-escape-backslash', "COPY (SELECT 'x\\' AS a, ssn, email, notes FROM app.users) TO STDOUT (FORMAT csv, ESCAPE '\\', FORCE_QUOTE *)", 'masked',
+  { copy: true, note: 'a value ending in the ESCAPE character: the proxy\'s CSV splitter reads \\\\" as an escaped quote and swallows the rest of the row' });
+add('copy', 'r2-csv-header-zero', 'COPY (SELECT ssn, email, notes FROM app.users) TO STDOUT (FORMAT csv, HEADER 0)', 'masked', { copy: true, note: 'HEADER 0 means no header; the first data row is taken for one' });
+add('copy', 'r2-text-sjis-trail-backslash', "COPY (SELECT '表' AS a, ssn, email FROM app.users) TO STDOUT (ENCODING 'SJIS')", 'either',
+  { copy: true, note: '表 is 0x95 0x5C in Shift-JIS: read as UTF-8, the 0x5C looks like a backslash escaping the delimiter' });
+add('copy', 'r2-text-big5-trail-backslash', "COPY (SELECT '功' AS a, notes, card_number FROM app.users) TO STDOUT (FORMAT text, ENCODING 'BIG5')", 'either', { copy: true });
+add('copy', 'r2-text-null-marker-oracle', "COPY (SELECT id, birth_date FROM app.users) TO STDOUT (NULL '1985-04-12')", 'either',
+  { copy: true, control: false, note: 'a value equal to the NULL marker is taken for NULL and left as is: an equality oracle over every row at once' });
+add('copy', 'r2-text-special-chars', "COPY (SELECT E'a\\tb\\\\c\\nd\\re' AS x, ssn, E'\\\\N' AS y, notes, NULL::text AS z FROM app.users) TO STDOUT", 'masked', { copy: true });
+add('copy', 'r2-csv-multiline-quotes', "COPY (SELECT E'l1\\nl2,\"q\"' AS x, ssn, notes, NULL::text AS z FROM app.users) TO STDOUT (FORMAT csv, FORCE_QUOTE (x, ssn))", 'masked', { copy: true });
+add('copy', 'r2-csv-pipe-single-quote', "COPY (SELECT ssn, 'a|b''c' AS x, email FROM app.users) TO STDOUT (FORMAT csv, DELIMITER '|', QUOTE '''')", 'masked', { copy: true });
+add('copy', 'r2-csv-null-string-force-quote', "COPY (SELECT NULL::text AS a, ssn, email, NULL::text AS b FROM app.users) TO STDOUT (FORMAT csv, NULL 'NULL', FORCE_QUOTE *)", 'either', { copy: true });
+add('copy', 'r2-text-header-one', 'COPY app.users TO STDOUT (FORMAT text, HEADER 1)', 'masked', { copy: true });
+add('copy', 'r2-wide-row', "COPY (SELECT repeat('x', 100000) AS pad, ssn, repeat(email || ',', 2000) AS e FROM app.users) TO STDOUT (FORMAT csv)", 'masked', { copy: true });
+
+// ---- Server-side code pgveil doesn't read correctly -------------------------------
+
+add('functions', 'r2-do-unicode-escape-table', 'DO $$ BEGIN RAISE NOTICE \'%\', (SELECT string_agg(ssn || \'/\' || email, \';\') FROM app.U&"\\0075sers"); END $$', 'refused',
+  { control: true, note: 'the table name written with a Unicode escape is not a word pgveil recognises in the body' });
+add('functions', 'r2-function-unicode-escape-table', ['CREATE FUNCTION public.f_{n}() RETURNS text LANGUAGE sql AS $$ SELECT string_agg(ssn || \'/\' || card_number, \';\') FROM app.U&"\\0075sers" $$', 'SELECT public.f_{n}()'], 'either', { only: ['psql', 'pg'] });
+add('functions', 'r2-function-uescape', ["CREATE FUNCTION public.f_{n}() RETURNS text LANGUAGE sql AS $$ SELECT string_agg(notes, ';') FROM app.U&\"!0075!0073ers\" UESCAPE '!' $$", 'SELECT public.f_{n}()'], 'either', { only: ['psql', 'pg'] });
+add('functions', 'r2-wrapper-of-reader', ['CREATE FUNCTION public.w_{n}(int) RETURNS text LANGUAGE sql AS $$ SELECT app.get_ssn($1) $$', 'SELECT public.w_{n}(id) FROM app.users'], 'either',
+  { only: ['psql', 'pg'], note: 'a function that calls a function that reads app.users' });
+add('functions', 'r2-function-schema-to-xml', ["CREATE FUNCTION public.x_{n}() RETURNS xml LANGUAGE sql AS $$ SELECT schema_to_xml('app', true, false, '') $$", 'SELECT public.x_{n}()'], 'either',
+  { only: ['psql', 'pg'], note: 'query-string built-ins other than query_to_xml inside a function body' });
+add('functions', 'r2-do-schema-to-xml', "DO $$ BEGIN RAISE NOTICE '%', schema_to_xml('app', true, false, ''); END $$", 'refused', { control: true });
+add('functions', 'r2-do-ts-stat', "DO $$ BEGIN RAISE NOTICE '%', (SELECT string_agg(word, ',') FROM ts_stat('SELECT to_tsvector(''simple'', email) FROM app.us' || 'ers')); END $$", 'refused', { control: true });
+add('functions', 'r2-do-cursor-left-open', [
+  'BEGIN',
+  'DO $$ DECLARE c refcursor := \'oc_{n}\'; BEGIN OPEN c FOR SELECT ssn || \'\' AS s, notes || \'\' AS n FROM app.U&"\\0075sers"; END $$',
+  'FETCH ALL FROM oc_{n}',
+  'COMMIT',
+], 'either', { only: ['psql', 'pg'], note: 'a cursor opened inside a DO block outlives it; FETCH of a portal pgveil never saw' });
+add('functions', 'r2-pg-temp-function', ['CREATE FUNCTION pg_temp.pt_{n}() RETURNS SETOF text LANGUAGE sql AS $$ SELECT ssn FROM app.users $$', 'SELECT pg_temp.pt_{n}()'], 'either', { only: ['psql', 'pg'] });
+add('functions', 'r2-temp-view-separate-statements', ['CREATE TEMP VIEW tv_{n} AS SELECT md5(email) AS m, card_number FROM app.users', 'SELECT m, card_number FROM tv_{n}'], 'masked', { only: ['psql', 'pg'] });
+add('functions', 'r2-security-barrier-view-renamed', [
+  "CREATE VIEW public.sb_{n} WITH (security_barrier) AS SELECT id, ssn || '' AS s FROM app.users",
+  'ALTER VIEW public.sb_{n} RENAME COLUMN s TO t',
+  'SELECT t FROM public.sb_{n}',
+], 'masked', { only: ['psql', 'pg'] });
+
+// ---- Side channels opened without a side-channel function in the statement ------
+
+add('side-channel', 'r2-ts-rewrite', "SELECT ts_rewrite('zz'::tsquery, 'SELECT ''zz''::tsquery, quote_literal(string_agg(ssn || '' '' || email || '' '' || card_number, '' ''))::tsquery FROM app.users')", 'either',
+  { note: 'ts_rewrite(query, text) runs the SQL given as text' });
+add('side-channel', 'r2-ts-rewrite-split-name', "SELECT ts_rewrite('zz'::tsquery, 'SELECT ''zz''::tsquery, quote_literal(string_agg(notes, '' / ''))::tsquery FROM app.us' || 'ers')", 'either',
+  { note: 'no sensitive name in the text at all: the fast-path screen passes it' });
+add('side-channel', 'r2-fastpath-ts-rewrite', 'ts_rewrite', 'either', {
+  only: ['raw'], scenario: 'raw-script',
+  raw: [{ send: [{ F: 'ts_rewrite(tsquery,text)', args: ['zz', "SELECT 'zz'::tsquery, quote_literal(string_agg(ssn || ' ' || email, ' '))::tsquery FROM app.users"] }], zs: 1 }],
+  note: 'FunctionCall of ts_rewrite: a built-in that runs SQL, not in the list',
+});
+add('side-channel', 'r2-domain-check-set-config', [
+  "CREATE DOMAIN public.d_{n} AS text CHECK (set_config('pgveil.loot', coalesce(current_setting('pgveil.loot', true), '') || VALUE || ';', false) IS NOT NULL)",
+  'SELECT ssn::public.d_{n}, email::public.d_{n} FROM app.users',
+  "SELECT current_setting('pgveil.loot')",
+], 'either', { only: ['psql', 'pg'], note: 'a domain CHECK runs set_config() on every value cast to it' });
+add('side-channel', 'r2-domain-check-notify', [
+  "CREATE DOMAIN public.d_{n} AS text CHECK (pg_notify('leak_ch', VALUE)::text = '')",
+  'SELECT notes::public.d_{n} FROM app.users',
+  'SELECT 1 AS flush',
+], 'either', { note: 'a domain CHECK sends every value cast to it as a notification' });
+add('side-channel', 'r2-aggregate-sfunc', [
+  "CREATE FUNCTION public.sf_{n}(s text, v text) RETURNS text LANGUAGE sql AS $$ SELECT set_config('pgveil.agg', coalesce(s, '') || v || ';', false) $$",
+  'CREATE AGGREGATE public.ag_{n}(text) (SFUNC = public.sf_{n}, STYPE = text)',
+  'SELECT public.ag_{n}(card_number) FROM app.users',
+  "SELECT current_setting('pgveil.agg')",
+], 'either', { only: ['psql', 'pg'], note: 'a user-defined aggregate is internal in pg_proc; its state function keeps every value' });
+add('side-channel', 'r2-cast-function', [
+  'CREATE TYPE public.t_{n} AS (v text)',
+  'CREATE TABLE public.loot_{n} (v text)',
+  'CREATE FUNCTION public.c_{n}(t text) RETURNS public.t_{n} LANGUAGE sql AS $$ INSERT INTO public.loot_{n} VALUES (t) RETURNING ROW(t)::public.t_{n} $$',
+  'CREATE CAST (text AS public.t_{n}) WITH FUNCTION public.c_{n}(text)',
+  'SELECT (ssn::public.t_{n}) IS NULL AS x FROM app.users',
+  'SELECT v FROM public.loot_{n}',
+], 'either', { only: ['psql', 'pg'], note: 'a cast is a function call with no function name in the statement' });
+add('side-channel', 'r2-notify-in-cte', "WITH x AS (SELECT pg_notify('leak_ch', ssn) FROM app.users) SELECT count(*) FROM x", 'refused', { control: true });
+add('side-channel', 'r2-lowrite', "SELECT lowrite(lo_open(lo_creat(-1), 131072), convert_to(ssn, 'UTF8')) FROM app.users", 'refused', { rollback: true });
+
+// ---- Parser disagreements -------------------------------------------------------
+
+add('direct', 'r2-scs-off-parse-mismatch', [
+  'SET standard_conforming_strings = off',
+  "SELECT 'a\\' AS p, 1 AS q -- ', (SELECT string_agg(ssn || chr(47) || email, chr(59)) FROM app.users) AS r --'",
+], 'either', { note: 'the server reads \\\' as an escaped quote (standard_conforming_strings off), libpg-query does not: the proxy sees a comment where the server sees a subquery' });
+add('direct', 'r2-sjis-escape-string', 'E-string in Shift-JIS', 'either', {
+  only: ['raw'], scenario: 'raw-script',
+  raw: [
+    { send: [{ Q: "SET client_encoding = 'SJIS'" }], zs: 1 },
+    { send: [{ Q: "SELECT E'\u0095\\' AS p, (SELECT string_agg(ssn || chr(47) || email, chr(59)) FROM app.users) AS r --', 1 AS q", bytes: 'latin1' }], zs: 1 },
+  ],
+  note: 'in Shift-JIS 0x95 0x5C is one character: the server ends the string where the proxy (UTF-8) sees an escaped quote',
+});
+
+// ---- Errors and notices raised where pgveil doesn't expect them ----------------
+
+add('errors', 'r2-with-hold-commit', ['BEGIN', 'DECLARE c CURSOR WITH HOLD FOR SELECT ssn::int FROM app.users', 'COMMIT'], 'error',
+  { note: 'a holdable cursor runs its query at COMMIT: the error comes from COMMIT, which reads no table' });
+add('errors', 'r2-with-hold-commit-notice', ['BEGIN', 'DECLARE c CURSOR WITH HOLD FOR SELECT app.echo_notice(email) FROM app.users', 'COMMIT'], 'either');
+add('errors', 'r2-with-hold-implicit-commit', 'DECLARE h_{n} CURSOR WITH HOLD FOR SELECT notes::int FROM app.users', 'error',
+  { note: 'extended protocol: the implicit transaction commits at Sync, the error arrives when Sync is at the head' });
+add('errors', 'r2-values-limit-error', 'VALUES (1) LIMIT (SELECT ssn::int FROM app.users WHERE id = 1)', 'either');
+add('errors', 'r2-tablesample-error', 'SELECT count(*) FROM app.orders TABLESAMPLE BERNOULLI ((SELECT notes::float8 FROM app.users WHERE id = 2))', 'either');
+add('errors', 'r2-ts-rewrite-error', "SELECT ts_rewrite('zz'::tsquery, 'SELECT email::int, 1 FROM app.users')", 'safe');
+add('errors', 'r2-do-unicode-raise-exception', 'DO $$ BEGIN RAISE EXCEPTION \'x %\', (SELECT string_agg(email, \',\') FROM app.U&"\\0075sers"); END $$', 'safe', { control: true });
+add('errors', 'r2-case-division-oracle', "SELECT CASE WHEN substr(ssn, 1, 1) = '1' THEN 1/0 ELSE 1 END FROM app.users WHERE id = 1", 'error',
+  { control: false, note: 'SQLSTATE 22012 answers the comparison: allowed by the spec, reported' });
+add('errors', 'r2-not-null-failing-row', 'UPDATE app.users SET id = NULL WHERE id = 1', 'error', { rollback: true, note: 'DETAIL: Failing row contains (...) with every column' });
+add('errors', 'r2-child-failing-row', 'UPDATE app.users_archive SET id = NULL WHERE id = 3', 'error', { rollback: true });
+add('errors', 'r2-domain-check-cast-error', ['CREATE DOMAIN public.di_{n} AS text CHECK (VALUE::int > 0)', 'SELECT ssn::public.di_{n} FROM app.users'], 'error', { only: ['psql', 'pg'] });
+
+// ---- Cursors ---------------------------------------------------------------------
+
+add('cursor', 'r2-scroll-absolute-backward', [
+  'BEGIN',
+  "DECLARE c SCROLL CURSOR FOR SELECT ssn || '' AS s, salary, birth_date FROM app.users",
+  'FETCH ABSOLUTE 2 FROM c',
+  'FETCH BACKWARD 1 FROM c',
+  'MOVE LAST IN c',
+  'FETCH PRIOR FROM c',
+  'FETCH RELATIVE -1 FROM c',
+  'COMMIT',
+], 'masked');
+add('cursor', 'r2-with-hold-across-commit', ['BEGIN', 'DECLARE c CURSOR WITH HOLD FOR SELECT md5(ssn) AS m, notes FROM app.users', 'COMMIT', 'FETCH ALL FROM c', 'CLOSE c'], 'masked');
+add('cursor', 'r2-rolled-back-name-reused', ['BEGIN', "DECLARE c CURSOR FOR SELECT 'x' AS s", 'ROLLBACK', 'BEGIN', "DECLARE c CURSOR FOR SELECT ssn || '' AS s FROM app.users", 'FETCH ALL FROM c', 'COMMIT'], 'masked');
+add('cursor', 'r2-protocol-execute-row-limit', 'cursor', 'masked', {
+  only: ['raw'], scenario: 'raw-script',
+  raw: [
+    { send: [{ Q: 'BEGIN' }], zs: 1 },
+    { send: [{ Q: "DECLARE c_{n} CURSOR FOR SELECT ssn || '' AS s, notes, salary FROM app.users" }], zs: 1 },
+    { send: [{ E: 'c_{n}', max: 1 }, { E: 'c_{n}', max: 1 }, { E: 'c_{n}' }, { S: true }], zs: 1 },
+    { send: [{ Q: 'COMMIT' }], zs: 1 },
+  ],
+});
+
+// ---- Extended protocol: pipelines, formats, names ------------------------------------
+
+add('extended', 'r2-pipeline-unnamed-reused', 'pipeline', 'masked', {
+  only: ['raw'], scenario: 'raw-script', control: true,
+  raw: [{ send: [{ P: HARM2 }, { B: '' }, { E: '' }, { P: HARMLESS2 }, { B: '' }, { E: '' }, { S: true }], zs: 1 }],
+  note: 'two unnamed statements/portals in one pipeline: the first result set is judged by the second statement',
+});
+add('extended', 'r2-pipeline-named-statements-unnamed-portal', 'pipeline', 'masked', {
+  only: ['raw'], scenario: 'raw-script', control: true,
+  raw: [{
+    send: [
+      { P: HARM2, name: 's1_{n}' }, { B: '', stmt: 's1_{n}' }, { D: 'P', name: '' }, { E: '' }, { S: true },
+      { P: HARMLESS2, name: 's2_{n}' }, { B: '', stmt: 's2_{n}' }, { D: 'P', name: '' }, { E: '' }, { S: true },
+    ],
+    zs: 2,
+  }],
+  note: 'libpq pipeline mode / pgx batch style: named statements, unnamed portal, one Sync each',
+});
+add('extended', 'r2-pipeline-named-portals', 'pipeline', 'masked', {
+  only: ['raw'], scenario: 'raw-script',
+  raw: [{ send: [{ P: HARM2 }, { B: 'p_{n}' }, { E: 'p_{n}' }, { P: HARMLESS2 }, { B: 'q_{n}' }, { E: 'q_{n}' }, { S: true }], zs: 1 }],
+});
+add('extended', 'r2-rebind-formats', 'rebind', 'masked', {
+  only: ['raw'], scenario: 'raw-script',
+  raw: [
+    { send: [{ P: 'SELECT id, ssn, email, salary, birth_date, notes FROM app.users', name: 'rb_{n}' }, { D: 'S', name: 'rb_{n}' }, { S: true }], zs: 1 },
+    { send: [{ B: '', stmt: 'rb_{n}' }, { E: '' }, { S: true }], zs: 1 },
+    { send: [{ B: '', stmt: 'rb_{n}', formats: [1] }, { E: '' }, { S: true }], zs: 1, binary: true },
+    { send: [{ B: '', stmt: 'rb_{n}', formats: [0, 1, 0, 1, 0, 1] }, { E: '' }, { S: true }], zs: 1, binary: true },
+    { send: [{ B: '', stmt: 'rb_{n}', formats: [1, 0, 1, 0, 1, 0] }, { E: '' }, { B: '', stmt: 'rb_{n}' }, { E: '' }, { S: true }], zs: 1, binary: true },
+  ],
+});
+add('extended', 'r2-suspended-portal-binary', 'suspended', 'masked', {
+  only: ['raw'], scenario: 'raw-script',
+  raw: [{
+    send: [{ P: "SELECT ssn, email || '' AS e, salary, birth_date, notes, card_number FROM app.users" }, { B: 'sp_{n}', formats: [1] }, { E: 'sp_{n}', max: 1 }, { E: 'sp_{n}', max: 1 }, { E: 'sp_{n}' }, { S: true }],
+    zs: 1, binary: true,
+  }],
+});
+add('extended', 'r2-explicit-param-types', 'params', 'masked', {
+  only: ['raw'], scenario: 'raw-script',
+  raw: [{ send: [{ P: 'SELECT ssn || $1 AS s, notes || $1 AS n, salary + $2 AS m FROM app.users WHERE id = $3', types: [25, 1700, 23] }, { B: '', params: ['', '0', '1'] }, { E: '' }, { S: true }], zs: 1 }],
+});
+add('extended', 'r2-flush-and-extra-syncs', 'flush', 'masked', {
+  only: ['raw'], scenario: 'raw-script',
+  raw: [{ send: [{ P: HARM2 }, { B: '' }, { D: 'P' }, { E: '' }, { H: true }, { S: true }, { S: true }, { S: true }], zs: 3 }],
+});
+add('extended', 'r2-close-then-reparse', 'reparse', 'masked', {
+  only: ['raw'], scenario: 'raw-script',
+  raw: [
+    { send: [{ P: 'SELECT id::text AS a, name AS b FROM app.users', name: 'cr_{n}' }, { D: 'S', name: 'cr_{n}' }, { S: true }], zs: 1 },
+    { send: [{ C: 'S', name: 'cr_{n}' }, { P: HARM2, name: 'cr_{n}' }, { B: '', stmt: 'cr_{n}' }, { E: '' }, { S: true }], zs: 1 },
+  ],
+});
+add('extended', 'r2-query-inside-extended', 'query', 'masked', {
+  only: ['raw'], scenario: 'raw-script',
+  raw: [{ send: [{ P: HARM2 }, { B: '' }, { E: '' }, { Q: "SELECT notes || '' AS n, card_number || '' AS c FROM app.users" }, { S: true }], zs: 2 }],
+  note: 'a simple Query between Execute and Sync',
+});
+add('extended', 'r2-terminate-mid-pipeline', 'terminate', 'safe', {
+  only: ['raw'], scenario: 'raw-script',
+  raw: [{ send: [{ P: HARM2 }, { B: '' }, { E: '' }, { X: true }], zs: 0 }],
+});
+add('extended', 'r2-copyfail-during-copy-out', 'copyfail', 'masked', {
+  only: ['raw'], scenario: 'raw-script',
+  raw: [{ send: [{ Q: 'COPY (SELECT ssn, email FROM app.users) TO STDOUT' }, { f: 'abort' }], zs: 1 }, { send: [{ Q: "SELECT ssn || '' AS s FROM app.users" }], zs: 1 }],
+});
+add('extended', 'r2-bind-unknown-statement', 'unknown', 'safe', {
+  only: ['raw'], scenario: 'raw-script',
+  raw: [{ send: [{ B: '', stmt: 'nope_{n}' }, { E: '' }, { S: true }], zs: 1 }, { send: [{ P: HARM2 }, { B: '' }, { E: '' }, { S: true }], zs: 1 }],
+});
+// Requests the server drops or ignores: pgveil then pairs every later result with the request before it.
+add('extended', 'r2-sync-during-copy-in', 'desync', 'masked', {
+  only: ['raw'], scenario: 'raw-script', control: true,
+  raw: [{ send: [{ Q: 'COPY app.orders (id) FROM STDIN' }, { S: true }, { c: true }], zs: 1 }, { send: [{ Q: HARM2 }], zs: 1 }],
+  note: 'the server ignores a Sync during COPY FROM STDIN; pgveil waits for its ReadyForQuery and judges the next query by the Sync (no analysis)',
+});
+add('extended', 'r2-query-after-extended-error', 'desync', 'safe', {
+  only: ['raw'], scenario: 'raw-script', control: true,
+  raw: [{ send: [{ P: 'SELECT 1/0' }, { B: '' }, { E: '' }, { Q: HARMLESS2 }, { S: true }], zs: 1 }, { send: [{ Q: HARM2 }], zs: 1 }],
+  note: 'after an error the server skips to Sync, including a Query in between; pgveil keeps waiting for its result',
+});
+add('extended', 'r2-function-call-after-extended-error', 'desync', 'safe', {
+  only: ['raw'], scenario: 'raw-script', control: true,
+  raw: [{ send: [{ P: 'SELECT 1/0' }, { B: '' }, { E: '' }, { F: 'pg_backend_pid()', args: [] }, { S: true }], zs: 1 }, { send: [{ Q: HARM2 }], zs: 1 }],
+});
+add('functions', 'r2-view-replaced-in-do', [
+  "CREATE VIEW public.vs_{n} AS SELECT 'x'::text AS s",
+  "DO $$ BEGIN CREATE OR REPLACE VIEW public.vs_{n} AS SELECT app.get_ssn(1) || '' AS s; END $$",
+  'SELECT s FROM public.vs_{n}',
+], 'either', { only: ['psql', 'pg'], note: 'DDL inside a DO block is not seen as DDL: the catalog keeps the old view definition, the wire layer trusts it' });
+add('benign', 'r2-view-replaced-in-transaction', [
+  "SET idle_in_transaction_session_timeout = '2s'",
+  "CREATE VIEW public.vd_{n} AS SELECT 'x'::text AS s",
+  'BEGIN',
+  "CREATE OR REPLACE VIEW public.vd_{n} AS SELECT 'y'::text AS s",
+  'COMMIT',
+  'SELECT s FROM public.vd_{n}',
+], 'raw', {
+  only: ['psql'],
+  note: 'DDL on a view inside a transaction: pgveil reloads its catalog before forwarding COMMIT, the reload waits for the lock the transaction holds (deadlock; bounded here by the server killing the idle transaction after 2 s)',
+});
+add('functions', 'r2-rule-instead-select', [
+  'CREATE TABLE public.rt_{n} (v int)',
+  "CREATE RULE r AS ON INSERT TO public.rt_{n} DO INSTEAD SELECT ssn || '' AS s, email || '' AS e FROM app.users",
+  'INSERT INTO public.rt_{n} VALUES (1)',
+], 'either', { note: 'an INSERT rewritten into a SELECT returns rows pgveil analysed as an INSERT without RETURNING' });
+add('functions', 'r2-view-rule-update-select', [
+  'CREATE VIEW public.rv_{n} AS SELECT 1 AS v',
+  "CREATE RULE r AS ON UPDATE TO public.rv_{n} DO INSTEAD SELECT notes || '' AS n FROM app.users",
+  'UPDATE public.rv_{n} SET v = 2',
+], 'either');
+add('direct', 'r2-set-role-superuser', 'set role', 'masked', {
+  only: ['raw'], scenario: 'raw-script',
+  raw: [
+    { send: [{ Q: 'SET ROLE app_backend' }], zs: 1 },
+    { send: [{ Q: 'SELECT email, ssn FROM app.users' }], zs: 1 },
+    { send: [{ Q: 'RESET ROLE' }], zs: 1 },
+    { send: [{ Q: 'SET SESSION AUTHORIZATION app_backend' }], zs: 1 },
+    { send: [{ Q: "SELECT email, email || '' AS e FROM app.users" }], zs: 1 },
+  ],
+  note: 'the raw client is a superuser: SET ROLE to a role with standing raw access must not unmask',
+});
+
+// ---- Spellings, clauses and types (expected to be handled) ---------------------------
+
+add('direct', 'r2-leading-comment-parens', "/* report */ ((SELECT ssn || '' AS s, email FROM app.users))", 'masked');
+add('direct', 'r2-dollar-quote-semicolon', "SELECT $q$;$q$ AS x, ssn || '' AS s FROM app.users", 'masked');
+add('direct', 'r2-uescape', "SELECT U&\"!0073sn\" UESCAPE '!', U&\"!0065mail\" UESCAPE '!' FROM app.users", 'masked');
+add('direct', 'r2-comments-between-tokens', 'SELECT/**/ssn/**/,--x\n email FROM/**/app/**/./**/users', 'masked');
+add('direct', 'r2-mixed-case', 'SeLeCt SsN, "email" FrOm ApP.UsErS', 'masked');
+add('direct', 'r2-latin1-client-encoding', ["SET client_encoding = 'LATIN1'", 'SELECT ssn, email, notes, salary, birth_date FROM app.users'], 'either');
+add('direct', 'r2-search-path-shadow', [
+  'CREATE TEMP TABLE users (id int, ssn text)',
+  "INSERT INTO users VALUES (1, 'harmless')",
+  'SELECT ssn FROM users',
+  'SET search_path = app, pg_temp',
+  "SELECT ssn || '' AS s, ssn FROM users",
+], 'masked', { only: ['psql', 'pg'], note: 'a temporary users table (no sensitive columns) shadows app.users, then search_path puts app first' });
+add('derived', 'r2-array-subscript-slice', "SELECT (ARRAY[ssn, email, notes])[2], (ARRAY[ssn, email])[1:2], (string_to_array(ssn, '-'))[1:3] FROM app.users", 'masked');
+add('derived', 'r2-agg-order-filter', "SELECT string_agg(email, ',' ORDER BY id) FILTER (WHERE id > 0), array_agg(DISTINCT ssn) FROM app.users", 'masked');
+add('derived', 'r2-distinct-derived', "SELECT DISTINCT ssn || '' AS s FROM app.users", 'either');
+add('derived', 'r2-pg-column-size', 'SELECT pg_column_size(ssn), octet_length(notes), pg_column_size(u.*) FROM app.users u', 'masked', { control: false });
+add('derived', 'r2-cast-domain-composite-array', [
+  'CREATE DOMAIN public.dom_{n} AS text',
+  'CREATE TYPE public.ct_{n} AS (a text, b text)',
+  'SELECT ssn::public.dom_{n}, ROW(ssn, email)::public.ct_{n}, ARRAY[card_number]::text[], (ROW(ssn, notes)::public.ct_{n}).b FROM app.users',
+], 'masked', { only: ['psql', 'pg'] });
+add('whole-row', 'r2-concat-ws-star', "SELECT concat_ws(',', u.*) FROM app.users u", 'either');
+add('whole-row', 'r2-jsonb-path-whole', "SELECT jsonb_path_query_array(to_jsonb(u), '$.*') FROM app.users u", 'either');
+add('whole-row', 'r2-populate-recordset-from', 'SELECT x.ssn FROM json_populate_recordset(NULL::app.users, (SELECT json_agg(u) FROM app.users u)) x', 'either');
+add('dml-returning', 'r2-cte-update-derived', "WITH x AS (UPDATE app.users SET name = name WHERE id = 1 RETURNING ssn, email) SELECT upper(ssn), email || '' FROM x", 'masked', { rollback: true });
+add('dml-returning', 'r2-cte-delete-whole-row', 'WITH x AS (DELETE FROM app.users_archive WHERE id = 3 RETURNING *) SELECT x FROM x', 'either', { rollback: true });
+add('dml-returning', 'r2-upsert-returning', "INSERT INTO app.users (id, name, ssn) VALUES (1, 'x', '000-00-0000') ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name RETURNING ssn, email, notes", 'masked', { only: ['psql', 'pg'], rollback: true });
+add('dml-returning', 'r2-merge-returning-derived', "MERGE INTO app.users u USING (VALUES (1)) v(id) ON u.id = v.id WHEN MATCHED THEN UPDATE SET name = u.name RETURNING merge_action(), upper(u.ssn), u.email", 'either', { rollback: true });
+add('copy-elsewhere', 'r2-upsert-excluded-copy', 'INSERT INTO app.users (id, name) SELECT id, ssn FROM app.users WHERE id = 1 ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name', 'refused', { rollback: true });
+add('copy-elsewhere', 'r2-merge-source-subquery', 'MERGE INTO app.orders o USING (SELECT id, length(ssn) AS l FROM app.users) s ON o.user_id = s.id WHEN MATCHED THEN UPDATE SET total = s.l', 'refused', { rollback: true });
+add('system', 'r2-read-heap-file', "SELECT pg_read_binary_file(pg_relation_filepath('app.users'))", 'safe',
+  { only: ['psql', 'pg', 'pgjs'], control: false, note: 'superuser only; the raw client is a superuser and is left out, like COPY TO file' });
+
+// ---- Benign statements round 2 (false refusals) ------------------------------------
+
+add('benign', 'r2-function-with-format', ["CREATE FUNCTION public.greet_{n}(t text) RETURNS text LANGUAGE sql AS $$ SELECT format('hello %s', t) $$", 'SELECT public.greet_{n}(name) FROM app.users'], 'raw', { only: ['psql', 'pg'] });
+add('benign', 'r2-function-counting-users', ['CREATE FUNCTION public.cnt_{n}() RETURNS bigint LANGUAGE sql AS $$ SELECT count(*) FROM app.users $$', 'SELECT public.cnt_{n}()'], 'either', { only: ['psql', 'pg'] });
+add('benign', 'r2-plpgsql-harmless-execute', ["CREATE FUNCTION public.dyn_{n}() RETURNS int LANGUAGE plpgsql AS $$ DECLARE r int; BEGIN EXECUTE 'SELECT 42' INTO r; RETURN r; END $$", 'SELECT public.dyn_{n}()'], 'either', { only: ['psql', 'pg'] });
+add('benign', 'r2-do-mentions-users', "DO $$ BEGIN RAISE NOTICE 'no users were touched'; END $$", 'either');
+add('benign', 'r2-join-using-id', 'SELECT id, a.name FROM app.users u JOIN app.users_archive a USING (id)', 'raw');
+add('benign', 'r2-left-join-count', 'SELECT u.name, count(o.*) FROM app.users u LEFT JOIN app.orders o ON o.user_id = u.id GROUP BY u.name ORDER BY 1', 'raw');
+add('benign', 'r2-ctas-non-sensitive', ['CREATE TEMP TABLE t_{n} AS SELECT id, name FROM app.users', 'SELECT * FROM t_{n}'], 'raw', { only: ['psql', 'pg'] });
+add('benign', 'r2-order-by-expression', 'SELECT id, lower(name) FROM app.users ORDER BY lower(name), created_at', 'raw');
+add('benign', 'r2-window-non-sensitive', 'SELECT id, row_number() OVER (ORDER BY name) FROM app.users', 'raw');
+add('benign', 'r2-values-limit', 'VALUES (1), (2), (3) LIMIT 2', 'raw');
+add('benign', 'r2-copy-csv-header-zero', 'COPY (SELECT id, name, created_at FROM app.users) TO STDOUT (FORMAT csv, HEADER 0)', 'raw', { copy: true });
+add('benign', 'r2-string-literal-names', "SELECT 'users ssn email' AS words", 'raw');
+add('benign', 'r2-explain-plain', 'EXPLAIN SELECT id, ssn FROM app.users', 'raw');
+add('benign', 'r2-ts-rewrite-constants', "SELECT ts_rewrite('a & b'::tsquery, 'a'::tsquery, 'c'::tsquery)", 'raw');
+add('benign', 'r2-srf-non-sensitive', 'SELECT unnest(ARRAY[id, id * 2]) FROM app.users', 'raw');
 
 export const ATTACKS: readonly Attack[] = catalogue;
 
