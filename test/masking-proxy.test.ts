@@ -32,7 +32,11 @@ describe('masking through the proxy', () => {
     }
   });
   it('refuses filters on masked columns with 42501', async () => {
-    await expect(asAnalyst((c) => c.query("SELECT id FROM app.users WHERE ssn LIKE '123%'"))).rejects.toMatchObject({ code: '42501' });
+    const err = await asAnalyst((c) => c.query("SELECT id FROM app.users WHERE ssn LIKE '123%'")).catch((e: unknown) => e);
+    // The refusal names the column and says how to get access (the policy's approvers).
+    expect(err).toMatchObject({ code: '42501' });
+    expect((err as Error).message).toContain('app.users.ssn');
+    expect((err as { hint?: string }).hint).toMatch(/security_lead/);
   });
   it('passes raw values to a role with standing access', async () => {
     const r = await withClient(clientAs(px.port, 'app_backend', DB), (c) => c.query('SELECT email, ssn FROM app.users ORDER BY id'));

@@ -50,9 +50,15 @@ function fieldsKey(fields: FieldDescription[]): string {
   return key;
 }
 
-/** The product's name for how to ask for access, used in every refusal. */
-export function requestHint(columns: readonly string[]): string {
-  return `Request just-in-time access with: pgveil request --columns ${columns.join(',')} --duration 1h --reason "..."`;
+/**
+ * How to ask for access, in every refusal. Until the request workflow ships,
+ * access is asked of the approvers the policy names (jit.approvers).
+ */
+export function requestHint(columns: readonly string[], policy: Policy): string {
+  const approvers = policy.jit.approvers.map((a) => a.text).join(', ');
+  const who = approvers ? `an approver (${approvers})` : 'your security team';
+  const max = policy.jit.maxDurationMs > 0 ? ` for up to ${Math.round(policy.jit.maxDurationMs / 60_000)} minutes` : '';
+  return `To see ${columns.join(', ')} unmasked, ask ${who} for just-in-time access${max}, or use a role with standing access.`;
 }
 
 export class PolicyGate implements Gate {
@@ -84,7 +90,7 @@ export class PolicyGate implements Gate {
       if (masked.length) {
         return this.refuse(analysis, {
           message: `pgveil: this COPY can't be masked (binary format, another ENCODING or a custom NULL string); it would return ${masked.join(', ')}`,
-          hint: `Use FORMAT text or csv with the default NULL and encoding to get masked values. ${requestHint(masked)}`,
+          hint: `Use FORMAT text or csv with the default NULL and encoding to get masked values. ${requestHint(masked, this.ctx.policy())}`,
         }, masked);
       }
     }
@@ -247,7 +253,7 @@ export class PolicyGate implements Gate {
       return this.refuse(analysis, {
         message: `pgveil: permission denied to filter, join, sort or group on masked column ${name} (${hazard.where})`,
         detail: 'Comparing a masked column reveals its values by inference.',
-        hint: requestHint([name]),
+        hint: requestHint([name], this.ctx.policy()),
       }, [name]);
     }
     const d = decide({ ...base, columns: refs.columns, sink: 'opaque' });
@@ -256,7 +262,7 @@ export class PolicyGate implements Gate {
     const what = hazard.kind === 'function' ? `${hazard.where} reads` : `${hazard.where} would copy`;
     return this.refuse(analysis, {
       message: `pgveil: permission denied: ${what} masked column${names.length > 1 ? 's' : ''} ${names.join(', ')} where pgveil can't mask them`,
-      hint: requestHint(names),
+      hint: requestHint(names, this.ctx.policy()),
     }, names);
   }
 
