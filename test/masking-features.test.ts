@@ -291,6 +291,26 @@ describe('commands', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/bad-serve.yaml:3:\d+/);
   });
+  it('serve reloads the policy on SIGHUP; an invalid file keeps the previous policy', async () => {
+    const port = await freePort();
+    const file = path.join(dir, 'hup.yaml');
+    writeFileSync(file, readFileSync(EXAMPLE_POLICY, 'utf8'));
+    const { cli } = await startServe(port, ['--policy', file, '--catalog-dsn', dsn()]);
+    const ssn = () => withClient(clientAs(port, 'analyst', DB), (c) => c.query('SELECT ssn FROM app.users WHERE id = 2')).then((r) => r.rows[0].ssn as string);
+    try {
+      expect(await ssn()).toBe('***-**-4321');
+      writeFileSync(file, 'version: 1\ncolumns:\n  app.users.ssn: { mask: sparkle }\n');
+      cli.child.kill('SIGHUP');
+      await cli.waitForLine((l) => l.msg === 'policy reload failed; previous policy stays in force' && l.reason === 'SIGHUP', 5_000);
+      expect(await ssn()).toBe('***-**-4321');
+      writeFileSync(file, readFileSync(EXAMPLE_POLICY, 'utf8').replace('{ class: ssn,   mask: partial, keep_last: 4 }', '{ class: ssn, mask: redact }'));
+      cli.child.kill('SIGHUP');
+      await cli.waitForLine((l) => l.msg === 'policy reloaded' && l.reason === 'SIGHUP', 5_000);
+      expect(await ssn()).toBe('[REDACTED]');
+    } finally {
+      await cli.stop();
+    }
+  });
   it('serve --policy --catalog-dsn masks end to end from the command line', async () => {
     const port = await freePort();
     const { cli } = await startServe(port, ['--policy', EXAMPLE_POLICY, '--catalog-dsn', dsn()]);
