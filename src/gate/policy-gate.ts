@@ -21,7 +21,7 @@ import {
 import type { StatementAnalysis } from '../sql/analyze.js';
 import { LineageContext, parseColumnKey, type ColumnKey, type Hazard } from '../sql/lineage.js';
 import type { CopyPlan, Gate, Refusal, ResultPlan } from '../proxy/gate.js';
-import type { CopyFieldRewrite, FieldDescription, FieldRewrite } from '../wire/results.js';
+import type { CopyByteRewrite, CopyFieldRewrite, FieldDescription, FieldRewrite } from '../wire/results.js';
 
 /** What the gate needs from its session; read on every call so reloads and expiry apply at once. */
 export interface GateContext {
@@ -165,6 +165,7 @@ export class PolicyGate implements Gate {
   copyPlan(analysis: StatementAnalysis): CopyPlan {
     const catalog = this.ctx.catalog();
     const rewrites: CopyFieldRewrite[] = [];
+    const byteRewrites: CopyByteRewrite[] = [];
     let masks = false;
     // If the row may not line up with the outputs, every field may carry anything.
     const all = unionOf((analysis.outputs ?? []).map((o) => o.sources));
@@ -175,6 +176,7 @@ export class PolicyGate implements Gate {
       const decision = this.decideColumn(out.sources, out.direct && out.sources.size === 1, catalog);
       if (decision.action === 'raw') {
         rewrites.push(null);
+        byteRewrites.push(null);
         continue;
       }
       masks = true;
@@ -187,8 +189,9 @@ export class PolicyGate implements Gate {
         typeOid = TEXT_OID;
       }
       rewrites.push(compileTextMask(spec, typeOid, { hashKey: this.ctx.hashKey() }));
+      byteRewrites.push(compileMask(spec, typeOid, 0, { hashKey: this.ctx.hashKey() }));
     }
-    return { rewrites, masks: masks || fallback !== null, fallback };
+    return { rewrites, byteRewrites, masks: masks || fallback !== null, fallback, byteFallback: fallback ? () => null : null };
   }
 
   scrubErrors(analysis: StatementAnalysis | undefined): boolean {

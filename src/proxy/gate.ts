@@ -1,5 +1,5 @@
 import type { StatementAnalysis } from '../sql/analyze.js';
-import type { CopyFieldRewrite, FieldDescription, FieldRewrite } from '../wire/results.js';
+import type { CopyByteRewrite, CopyFieldRewrite, FieldDescription, FieldRewrite } from '../wire/results.js';
 
 /** Why a statement is not forwarded. Becomes ErrorResponse 42501. */
 export interface Refusal {
@@ -18,6 +18,9 @@ export interface ResultPlan {
 
 export interface CopyPlan {
   rewrites: CopyFieldRewrite[];
+  /** The same masks over raw field bytes (text format fast path). */
+  byteRewrites: CopyByteRewrite[];
+  byteFallback: CopyByteRewrite;
   masks: boolean;
   /** For rows whose field count differs from `rewrites` (fail closed). */
   fallback: CopyFieldRewrite;

@@ -16,6 +16,7 @@ import { decodeErrorFields, encodeErrorResponse } from '../wire/messages.js';
 import {
   decodeRowDescription,
   rewriteCopyRow,
+  rewriteCopyTextRow,
   rewriteDataRow,
   type CopyTextFormat,
   type FieldDescription,
@@ -660,7 +661,11 @@ export class Guard {
       copy.headerPending = false;
       return this.pass(msg);
     }
-    this.pass(rewriteCopyRow(msg, copy.format, copy.plan.rewrites, copy.plan.fallback));
+    const f = copy.format;
+    if (f.format === 'text' && f.delimiter.length === 1 && f.delimiter.charCodeAt(0) < 0x80 && f.null === '\\N') {
+      return this.pass(rewriteCopyTextRow(msg, f.delimiter.charCodeAt(0), copy.plan.byteRewrites, copy.plan.byteFallback));
+    }
+    this.pass(rewriteCopyRow(msg, f, copy.plan.rewrites, copy.plan.fallback));
   }
 
   private onError(msg: Buffer): void {

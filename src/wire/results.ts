@@ -116,6 +116,81 @@ export type CopyFieldRewrite = ((value: string) => string | null) | null;
  * Rewrites one CopyData row (PostgreSQL sends one row per message in COPY TO).
  * Returns the new 'd' message.
  */
+/** Per-column rewrite of a COPY text field's bytes (unescaped); null result = SQL NULL. */
+export type CopyByteRewrite = ((raw: Buffer) => Buffer | null) | null;
+
+const NULL_MARKER = Buffer.from('\\N');
+
+/**
+ * Fast path for the default text format (one-byte delimiter, NULL as \N):
+ * finds field boundaries on the bytes, copies untouched fields as they are and
+ * decodes only the fields it masks.
+ */
+export function rewriteCopyTextRow(message: Buffer, delimiter: number, masks: readonly CopyByteRewrite[], fallback: CopyByteRewrite): Buffer {
+  const end = message[message.length - 1] === 0x0a ? message.length - 1 : message.length;
+  // Pass 1: field boundaries, and the replacement of each masked field.
+  const bounds = fieldBounds;
+  let n = 0;
+  let start = 5;
+  for (let i = 5; i <= end; i++) {
+    const c = i < end ? message[i] : -1;
+    if (c === 0x5c) {
+      i++; // escaped byte: part of the field
+      continue;
+    }
+    if (c === -1 || c === delimiter) {
+      if (n + 2 > bounds.length) throw new Error('COPY row has more fields than a table can have');
+      bounds[n++] = start;
+      bounds[n++] = i;
+      start = i + 1;
+    }
+  }
+  const fields = n >> 1;
+  const lined = fields === masks.length;
+  const replaced: (Buffer | undefined)[] = [];
+  let size = 5 + (fields > 0 ? fields - 1 : 0) + (end < message.length ? 1 : 0);
+  for (let k = 0; k < fields; k++) {
+    const s0 = bounds[2 * k];
+    const e0 = bounds[2 * k + 1];
+    const fn = lined ? masks[k] : fallback;
+    if (!fn || (e0 - s0 === 2 && message[s0] === 0x5c && message[s0 + 1] === 0x4e /* \N: NULL stays NULL */)) {
+      replaced.push(undefined);
+      size += e0 - s0;
+      continue;
+    }
+    const raw = message.subarray(s0, e0);
+    const value = raw.includes(0x5c) ? Buffer.from(textUnescape(raw.toString('utf8')), 'utf8') : raw;
+    const out = fn(value);
+    const field = out === null ? NULL_MARKER : needsTextEscape(out, delimiter) ? Buffer.from(textEscape(out.toString('utf8'), String.fromCharCode(delimiter)), 'utf8') : out;
+    replaced.push(field);
+    size += field.length;
+  }
+  // Pass 2: assemble.
+  const msg = Buffer.allocUnsafe(size);
+  msg[0] = 0x64; // 'd'
+  msg.writeUInt32BE(size - 1, 1);
+  let w = 5;
+  for (let k = 0; k < fields; k++) {
+    if (k > 0) msg[w++] = delimiter;
+    const r = replaced[k];
+    if (r === undefined) w += message.copy(msg, w, bounds[2 * k], bounds[2 * k + 1]);
+    else w += r.copy(msg, w);
+  }
+  if (end < message.length) msg[w++] = 0x0a;
+  return msg;
+}
+
+/** Scratch space for field boundaries (rows are rewritten one at a time; a table has at most 1664 columns). */
+const fieldBounds = new Int32Array(4096);
+
+function needsTextEscape(b: Buffer, delimiter: number): boolean {
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i];
+    if (c === 0x5c || c === delimiter || c === 0x0a || c === 0x0d) return true;
+  }
+  return false;
+}
+
 export function rewriteCopyRow(message: Buffer, fmt: CopyTextFormat, rewrites: readonly CopyFieldRewrite[], fallback: CopyFieldRewrite = null): Buffer {
   const text = message.toString('utf8', 5);
   const newline = text.endsWith('\r\n') ? '\r\n' : text.endsWith('\n') ? '\n' : '';
