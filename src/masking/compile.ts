@@ -240,8 +240,19 @@ function partialFn(spec: PartialMask, bpchar: boolean): MaskFn {
 
 // ---------------------------------------------------------------- email
 
+const STARS = Buffer.from('***');
+
 function emailFn(t: TypeInfo): MaskFn {
   return (raw) => {
+    if (t.limit === undefined && !t.bpchar) {
+      // Bytes are enough: '@' (0x40) never occurs inside a multi-byte UTF-8 sequence.
+      const at = raw.lastIndexOf(0x40);
+      if (at < 0) return STARS;
+      const out = Buffer.allocUnsafe(3 + raw.length - at);
+      out[0] = out[1] = out[2] = 0x2a;
+      raw.copy(out, 3, at);
+      return out;
+    }
     const text = raw.toString('utf8', 0, t.bpchar ? trimmedLength(raw) : raw.length);
     const at = text.lastIndexOf('@');
     return Buffer.from(fitText(at < 0 ? '***' : `***${text.slice(at)}`, t), 'utf8');

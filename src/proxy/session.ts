@@ -331,7 +331,12 @@ export class Session {
         return;
       }
       if (type === 0x41 /* A */) message = this.ctx.ownNotification(message);
-      this.safely(() => this.guardServerMessage(type, message, false));
+      // Inline rather than through safely(): this runs for every masked row.
+      try {
+        this.guardServerMessage(type, message, false);
+      } catch (err) {
+        this.internalError(err);
+      }
     },
     violation: (reason) => {
       this.log.warn({ reason }, 'upstream protocol violation');
@@ -406,9 +411,13 @@ export class Session {
     try {
       fn();
     } catch (err) {
-      this.log.error({ err: (err as Error).message, stack: (err as Error).stack?.split('\n').slice(0, 4).join(' | ') }, 'internal error while judging a message');
-      this.fatal('XX000', 'pgveil internal error: the session was closed to keep data safe');
+      this.internalError(err);
     }
+  }
+
+  private internalError(err: unknown): void {
+    this.log.error({ err: (err as Error).message, stack: (err as Error).stack?.split('\n').slice(0, 4).join(' | ') }, 'internal error while judging a message');
+    this.fatal('XX000', 'pgveil internal error: the session was closed to keep data safe');
   }
 
   private enableGuard(): void {

@@ -35,6 +35,10 @@ export function decodeRowDescription(message: Buffer): FieldDescription[] {
   return fields;
 }
 
+const rowStarts = new Int32Array(1664);
+const rowLengths = new Int32Array(1664);
+const rowReplaced: (Buffer | null | undefined)[] = [];
+
 /** A per-column rewrite: null leaves the field untouched. Returning null from the function sends SQL NULL. */
 export type FieldRewrite = ((raw: Buffer) => Buffer | null) | null;
 
@@ -44,10 +48,11 @@ export type FieldRewrite = ((raw: Buffer) => Buffer | null) | null;
  */
 export function rewriteDataRow(message: Buffer, rewrites: readonly FieldRewrite[]): Buffer {
   const count = message.readUInt16BE(5);
-  // Pass 1: locate fields and compute replacements.
-  const starts = new Array<number>(count);
-  const lengths = new Array<number>(count);
-  const replaced: (Buffer | null | undefined)[] = new Array(count);
+  // Pass 1: locate fields and compute replacements (scratch arrays: one row at a time).
+  const starts = rowStarts;
+  const lengths = rowLengths;
+  const replaced = rowReplaced;
+  replaced.length = count;
   let o = 7;
   let size = 7;
   for (let i = 0; i < count; i++) {
