@@ -19,6 +19,13 @@
 //   BENCH_WAIT_QUIET=S   before each measured run, wait up to S seconds for other processes
 //                        to drop below 5% of the machine's CPU (for shared machines)
 //   BENCH_PGVEIL_ARGS    extra flags for `pgveil serve`, split on spaces (e.g. "--policy policies/x.yaml")
+//   BENCH_MASKING_ONLY=1 run only the masking section (below); no pgbouncer, relay or
+//                        pgveil_bench_stream. The masking section always runs: streaming a
+//                        1M-row table with 3 masked text columns (bench/masking-policy.yaml)
+//                        direct / pgveil unmasked / pgveil masked, pgbench -S through pgveil
+//                        with policies/example.yaml vs without a policy, and the in-process
+//                        analysis micro-benchmark (bench/analysis-micro.js)
+//   BENCH_MASK_ROUNDS    pgbench rounds of the masking section, median reported (default 3)
 import { spawn, execFileSync, spawnSync } from 'node:child_process';
 import {
   chmodSync,
@@ -54,6 +61,14 @@ const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) |
 const IS_ROOT = os.userInfo().uid === 0;
 const TARGETS = ['direct', 'pgbouncer', 'relay', 'pgveil'];
 const PROXIES = ['pgbouncer', 'relay', 'pgveil'];
+const MASK_ONLY = process.env.BENCH_MASKING_ONLY === '1' || process.env.BENCH_MASKING_ONLY === 'true';
+const MASK_ROUNDS = Math.round(positiveNumber(process.env.BENCH_MASK_ROUNDS, 3));
+const PII_TABLE = 'pgveil_bench_pii';
+const MASK_POLICY = path.join(ROOT, 'bench', 'masking-policy.yaml');
+const EXAMPLE_POLICY = path.join(ROOT, 'policies', 'example.yaml');
+// Extra pgveil instances of the masking section: name -> the policy it loads.
+const PGVEIL_VARIANTS = { pgveil_masked: MASK_POLICY, pgveil_example: EXAMPLE_POLICY };
+const LABELS = { pgveil: 'pgveil (no policy)', pgveil_masked: 'pgveil masked', pgveil_example: 'pgveil + example policy' };
 
 function positiveNumber(raw, fallback) {
   const n = Number(raw);
@@ -441,6 +456,9 @@ async function prepareData() {
   const t0 = Date.now();
   await mustRun('pgbench', ['-i', '-q', '-s', String(PGBENCH_SCALE), '-h', pg.host, '-p', String(pg.port), '-U', pg.user, pg.database]);
   log(`  done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  await preparePiiTable();
+  pg.version = await sql('SHOW server_version');
+  if (MASK_ONLY) return;
   const have = await sql(`SELECT count(*) FROM pg_class WHERE relname = '${STREAM_TABLE}' AND relkind = 'r'`);
   let rows = 0;
   if (have === '1') rows = Number(await sql(`SELECT count(*) FROM ${STREAM_TABLE}`));
@@ -460,7 +478,35 @@ async function prepareData() {
   } else {
     log(`${STREAM_TABLE} already has ${STREAM_ROWS} rows`);
   }
-  pg.version = await sql('SHOW server_version');
+}
+
+/**
+ * public.pgveil_bench_pii: 1M customers, 6 columns, realistic-looking values;
+ * card_number, email and notes are masked by bench/masking-policy.yaml.
+ */
+async function preparePiiTable() {
+  const have = await sql(`SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relname = '${PII_TABLE}' AND c.relkind = 'r'`);
+  if (have === '1' && Number(await sql(`SELECT count(*) FROM public.${PII_TABLE}`)) === STREAM_ROWS) {
+    log(`${PII_TABLE} already has ${STREAM_ROWS} rows`);
+    return;
+  }
+  log(`creating ${PII_TABLE} (${STREAM_ROWS} rows, 6 columns, 3 of them masked by bench/masking-policy.yaml)`);
+  const t0 = Date.now();
+  await sql(`DROP TABLE IF EXISTS public.${PII_TABLE}`);
+  await sql(
+    `CREATE TABLE public.${PII_TABLE} (id int, full_name text, email text, card_number text, notes text, created_at timestamptz);
+     INSERT INTO public.${PII_TABLE}
+     SELECT g, f || ' ' || l,
+            lower(f) || '.' || lower(l) || (g % 997) || '@' || (ARRAY['example.com','mail.example.org','corp.example.net'])[1 + g % 3],
+            '4' || lpad(((g::bigint * 2654435761) % 1000000000000000)::text, 15, '0'),
+            (ARRAY['Prefers email contact.','Called about invoice ','Asked to update the billing address; ticket ','VIP customer, handle with care. Ref '])[1 + g % 4] || g,
+            timestamptz '2020-01-01 00:00:00+00' + g * interval '97 seconds'
+     FROM (SELECT g, (ARRAY['Anna','Ben','Chloe','David','Emma','Felix','Grace','Hugo','Isla','Jonas','Karin','Liam'])[1 + g % 12] AS f,
+                  (ARRAY['Schmidt','Smith','Garcia','Nguyen','Rossi','Kowalski','Dubois','Jensen','Silva','Novak','Tanaka'])[1 + (g / 12) % 11] AS l
+           FROM generate_series(1, ${STREAM_ROWS}) g) s`,
+  );
+  await sql(`VACUUM ANALYZE public.${PII_TABLE}`);
+  log(`  done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 
 // ---- the proxies ----------------------------------------------------------------
@@ -522,9 +568,18 @@ async function ensureDist() {
 }
 const buildNotes = [];
 
-async function startPgveil() {
+/** postgres:// URL pgveil reads catalogs with (its database part is replaced per session). */
+function catalogDsn() {
+  const enc = encodeURIComponent;
+  const host = pg.host.includes(':') ? `[${pg.host}]` : pg.host;
+  return `postgres://${enc(pg.user)}${pg.password ? `:${enc(pg.password)}` : ''}@${host}:${pg.port}/${enc(pg.database)}?sslmode=disable`;
+}
+
+async function startPgveil(name = 'pgveil') {
   await ensureDist();
   const port = await freePort();
+  const policy = PGVEIL_VARIANTS[name];
+  const extra = policy ? ['--policy', policy, '--catalog-dsn', catalogDsn()] : (process.env.BENCH_PGVEIL_ARGS ?? '').split(' ').filter(Boolean);
   const child = track(
     spawn(
       process.execPath,
@@ -535,16 +590,16 @@ async function startPgveil() {
         '--upstream', `postgres://${pg.host.includes(':') ? `[${pg.host}]` : pg.host}:${pg.port}?sslmode=disable`,
         '--log-level', 'warn',
         '--drain-timeout', '1s',
-        ...(process.env.BENCH_PGVEIL_ARGS ?? '').split(' ').filter(Boolean),
+        ...extra,
       ],
       { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: 'production' } },
     ),
   );
-  const p = watch('pgveil', child);
+  const p = watch(name, child);
   p.port = port;
-  await waitForPort(port, child, 'pgveil');
-  proxies.pgveil = p;
-  log(`pgveil listening on 127.0.0.1:${port} (pid ${child.pid})`);
+  await waitForPort(port, child, name);
+  proxies[name] = p;
+  log(`${name} listening on 127.0.0.1:${port} (pid ${child.pid}${policy ? `, --policy ${path.relative(ROOT, policy)}` : ''})`);
 }
 
 async function startRelay() {
@@ -634,9 +689,15 @@ function available(target) {
   return target === 'direct' || (proxies[target] && !proxies[target].dead);
 }
 
-const STARTERS = { pgbouncer: startPgbouncer, relay: startRelay, pgveil: startPgveil };
+const STARTERS = {
+  pgbouncer: startPgbouncer,
+  relay: startRelay,
+  pgveil: () => startPgveil('pgveil'),
+  pgveil_masked: () => startPgveil('pgveil_masked'),
+  pgveil_example: () => startPgveil('pgveil_example'),
+};
 const MAX_RESTARTS = 3;
-const restarts = { pgbouncer: 0, relay: 0, pgveil: 0 };
+const restarts = { pgbouncer: 0, relay: 0, pgveil: 0, pgveil_masked: 0, pgveil_example: 0 };
 
 /**
  * A proxy that died between runs (a crash, or something outside the bench
@@ -678,7 +739,7 @@ function parsePgbench(stdout, stderr) {
 
 async function pgbenchRun(target, mode, clients, seconds = SECONDS) {
   const port = portOf(target);
-  const proxy = PROXIES.includes(target) ? proxies[target] : undefined;
+  const proxy = target !== 'direct' ? proxies[target] : undefined;
   const logStart = proxy ? proxy.log.length : 0;
   const args = [
     '-n', '-S', '-M', mode, '-c', String(clients), '-j', String(Math.min(2, clients)), '-T', String(seconds), '-P', '1',
@@ -770,9 +831,9 @@ const STREAM_METHODS = {
   ],
 };
 
-async function streamRun(method, target) {
-  const [cmd, args, stdout] = STREAM_METHODS[method](target);
-  const proxy = PROXIES.includes(target) ? proxies[target] : undefined;
+async function streamRun(method, target, methods = STREAM_METHODS) {
+  const [cmd, args, stdout] = methods[method](target);
+  const proxy = target !== 'direct' ? proxies[target] : undefined;
   const logStart = proxy ? proxy.log.length : 0;
   const m0 = machineSample();
   const cpu0 = proxy ? cpuMicros(proxy.pid) : NaN;
@@ -781,6 +842,7 @@ async function streamRun(method, target) {
   const load = machineLoad(m0, machineSample());
   let ms = r.ms;
   let rows = STREAM_ROWS;
+  let sample;
   const problems = [];
   noteLoad(problems, load);
   if (cmd === process.execPath && r.code === 0) {
@@ -788,6 +850,7 @@ async function streamRun(method, target) {
       const j = JSON.parse(r.stdout.trim().split('\n').pop());
       ms = j.ms;
       rows = j.rows;
+      sample = { formats: j.formats, first: j.first };
       if (rows !== STREAM_ROWS) problems.push(`cursor read ${rows} rows, expected ${STREAM_ROWS}`);
     } catch {
       problems.push(`unparsable cursor output: ${r.stdout.slice(0, 200)}`);
@@ -810,7 +873,309 @@ async function streamRun(method, target) {
     otherLoadPct: load.foreignPct,
     stealPct: load.stealPct,
     problems,
+    sample,
   };
+}
+
+// ---- masking section (issue 3 "Benchmark") ------------------------------------------
+
+const MASK_STREAM_TARGETS = ['direct', 'pgveil', 'pgveil_masked'];
+const MASK_PGBENCH_TARGETS = ['pgveil', 'pgveil_example'];
+const MASK_MODES = ['simple', 'extended', 'prepared'];
+const MASK_CLIENTS = 8;
+const MASKED_COLUMNS = ['email', 'card_number', 'notes'];
+
+const MASK_STREAM_METHODS = {
+  'psql SELECT * (text)': (target) => ['psql', psqlArgs(target, ['-At', '-c', `SELECT * FROM ${PII_TABLE}`]), 'null'],
+  'psql COPY TO STDOUT (text)': (target) => ['psql', psqlArgs(target, ['-At', '-c', `COPY ${PII_TABLE} TO STDOUT`]), 'null'],
+  [`pg-cursor binary (${CURSOR_BATCH / 1000}k batches)`]: (target) => [
+    process.execPath,
+    [path.join(ROOT, 'bench', 'stream-cursor.js'), hostFor(target), String(portOf(target)), pg.user, pg.database, PII_TABLE, String(CURSOR_BATCH), 'binary'],
+    'pipe',
+  ],
+};
+const BINARY_METHOD = `pg-cursor binary (${CURSOR_BATCH / 1000}k batches)`;
+
+/**
+ * Before measuring: the masked pgveil really masks (text: SELECT and COPY of a
+ * few rows compared with the direct result), the unmasked one does not.
+ */
+async function verifyMasking() {
+  const problems = [];
+  const q = `SELECT id, ${MASKED_COLUMNS.join(', ')} FROM ${PII_TABLE} WHERE id <= 3 ORDER BY id`;
+  const get = async (target, query) => {
+    const r = await run('psql', psqlArgs(target, ['-At', '-F', '\t', '-c', query]));
+    if (r.code !== 0) {
+      problems.push(`${target}: ${query.slice(0, 40)}... failed: ${lastLines(r.stderr, 2)}`);
+      return undefined;
+    }
+    return r.stdout.trim().split('\n').map((l) => l.split('\t'));
+  };
+  const raw = await get('direct', q);
+  const checks = {};
+  for (const [target, query] of [
+    ['pgveil', q],
+    ['pgveil_masked', q],
+    ['pgveil_masked', `COPY (${q}) TO STDOUT`],
+  ]) {
+    const got = await get(target, query);
+    if (!raw || !got) continue;
+    const label = `${target} ${query.startsWith('COPY') ? 'COPY' : 'SELECT'}`;
+    const masked = target === 'pgveil_masked';
+    let ok = got.length === raw.length;
+    for (let i = 0; ok && i < raw.length; i++) {
+      if (got[i][0] !== raw[i][0]) ok = false;
+      for (let c = 1; ok && c <= MASKED_COLUMNS.length; c++) {
+        if (masked ? got[i][c] === raw[i][c] : got[i][c] !== raw[i][c]) ok = false;
+      }
+      // partial keep_last 4 on card_number
+      if (ok && masked && !got[i][2].endsWith(raw[i][2].slice(-4))) ok = false;
+    }
+    checks[label] = { ok, sample: got[0]?.slice(1) };
+    if (!ok) problems.push(`${label}: expected ${masked ? 'masked' : 'raw'} values, got ${JSON.stringify(got[0])} (raw ${JSON.stringify(raw[0])})`);
+  }
+  checks.raw = raw?.[0]?.slice(1);
+  return { checks, problems };
+}
+
+async function runMasking(notes) {
+  const out = {
+    date: new Date().toISOString(),
+    commit: gitDescribe(),
+    table: `public.${PII_TABLE}`,
+    policy: path.relative(ROOT, MASK_POLICY),
+    pgbenchPolicy: path.relative(ROOT, EXAMPLE_POLICY),
+    settings: { seconds: SECONDS, rounds: MASK_ROUNDS, streamRounds: STREAM_ROUNDS, clients: MASK_CLIENTS, modes: MASK_MODES, rows: STREAM_ROWS, cursorBatch: CURSOR_BATCH },
+    notes: [],
+    streaming: [],
+    tps: [],
+  };
+  if (process.env.BENCH_PGVEIL_ARGS) out.notes.push(`BENCH_PGVEIL_ARGS (${process.env.BENCH_PGVEIL_ARGS}) applies to "pgveil (no policy)" too`);
+
+  log('masking: checking that pgveil_masked masks and pgveil does not');
+  for (const t of ['pgveil', 'pgveil_masked']) await revive(t, notes);
+  out.verification = await verifyMasking();
+  for (const p of out.verification.problems) log(`!! ${p}`);
+
+  for (let round = 0; round < STREAM_ROUNDS; round++) {
+    let m = 0;
+    for (const method of Object.keys(MASK_STREAM_METHODS)) {
+      for (const t of rotate(MASK_STREAM_TARGETS, round + m)) {
+        if (!(await revive(t, notes))) continue;
+        await waitQuiet();
+        const r = await streamRun(method, t, MASK_STREAM_METHODS);
+        r.round = round + 1;
+        out.streaming.push(r);
+        log(
+          `[masking stream ${round + 1}/${STREAM_ROUNDS}] ${method.padEnd(28)} ${t.padEnd(14)} ${fmtK(r.rowsPerSec).padStart(6)} rows/s` +
+            ` (${r.seconds.toFixed(2)} s${r.proxyCpuSeconds !== undefined ? `, proxy CPU ${r.proxyCpuSeconds.toFixed(2)} s` : ''})` +
+            (r.problems.length ? `  !! ${r.problems.join('; ')}` : ''),
+        );
+      }
+      m++;
+    }
+  }
+  // Binary: the first row read through the masked pgveil must differ where masked.
+  const firstOf = (t) => out.streaming.find((r) => r.method === BINARY_METHOD && r.target === t && r.sample?.first)?.sample;
+  const rawB = firstOf('direct');
+  const maskedB = firstOf('pgveil_masked');
+  if (rawB && maskedB) {
+    const ok =
+      MASKED_COLUMNS.every((c) => maskedB.first[c] !== rawB.first[c]) &&
+      String(maskedB.first.card_number).endsWith(String(rawB.first.card_number).slice(-4)) &&
+      maskedB.formats?.length === 1 && maskedB.formats[0] === 'binary';
+    out.verification.checks['pgveil_masked binary cursor'] = { ok, formats: maskedB.formats, sample: MASKED_COLUMNS.map((c) => maskedB.first[c]) };
+    if (!ok) out.verification.problems.push(`binary cursor through pgveil_masked: expected masked binary values, got ${JSON.stringify(maskedB)}`);
+  }
+
+  const total = MASK_MODES.length * MASK_ROUNDS;
+  let k = 0;
+  for (let round = 0; round < MASK_ROUNDS; round++) {
+    for (const mode of MASK_MODES) {
+      k++;
+      for (const t of rotate(MASK_PGBENCH_TARGETS, k - 1)) {
+        if (!(await revive(t, notes))) continue;
+        await waitQuiet();
+        const r = await pgbenchRun(t, mode, MASK_CLIENTS);
+        r.round = round + 1;
+        out.tps.push(r);
+        log(
+          `[masking ${k}/${total}] -M ${mode} -c ${MASK_CLIENTS} ${t.padEnd(14)} ${fmtNum(r.tps).padStart(7)} tps` +
+            (r.proxyCpuUsPerTx !== undefined ? `  ${fmtNum(r.proxyCpuUsPerTx, 1)} us CPU/tx` : '') +
+            (r.problems.length ? `  !! ${r.problems.join('; ')}` : ''),
+        );
+      }
+    }
+  }
+
+  log('masking: analysis micro-benchmark (bench/analysis-micro.js)');
+  await waitQuiet();
+  const m0 = machineSample();
+  const mr = await run(process.execPath, [path.join(ROOT, 'bench', 'analysis-micro.js')], { timeoutMs: 300_000 });
+  const load = machineLoad(m0, machineSample());
+  out.micro = { problems: [], otherLoadPct: load.foreignPct, stealPct: load.stealPct };
+  noteLoad(out.micro.problems, load);
+  if (mr.code === 0) {
+    try {
+      Object.assign(out.micro, JSON.parse(mr.stdout.trim().split('\n').pop()));
+    } catch {
+      out.micro.problems.push(`unparsable output: ${mr.stdout.slice(0, 200)}`);
+    }
+  } else {
+    out.micro.problems.push(`exit ${mr.code ?? mr.signal}: ${lastLines(mr.stderr, 5)}`);
+  }
+  for (const p of Object.keys(PGVEIL_VARIANTS)) if (proxies[p]) out.peakRssMiB = { ...out.peakRssMiB, [p]: peakRssMiB(proxies[p].pid) };
+  if (proxies.pgveil) out.peakRssMiB = { ...out.peakRssMiB, pgveil: peakRssMiB(proxies.pgveil.pid) };
+  out.summary = summariseMasking(out);
+  out.goals = maskingGoals(out);
+  return out;
+}
+
+function summariseMasking(out) {
+  const stream = Object.keys(MASK_STREAM_METHODS).map((method) => {
+    const ok = out.streaming.filter((r) => r.method === method && r.rowsPerSec > 0);
+    const rps = Object.fromEntries(MASK_STREAM_TARGETS.map((t) => [t, median(ok.filter((r) => r.target === t).map((r) => r.rowsPerSec))]));
+    const cpu = Object.fromEntries(['pgveil', 'pgveil_masked'].map((t) => [t, median(ok.filter((r) => r.target === t).map((r) => r.proxyCpuSeconds))]));
+    return {
+      method,
+      rowsPerSec: rps,
+      proxyCpuSeconds: cpu,
+      ratios: { maskedUnmasked: ratio(rps.pgveil_masked, rps.pgveil), maskedDirect: ratio(rps.pgveil_masked, rps.direct), unmaskedDirect: ratio(rps.pgveil, rps.direct) },
+      cpuRatio: ratio(cpu.pgveil_masked, cpu.pgveil),
+    };
+  });
+  const tps = MASK_MODES.map((mode) => {
+    const of = (t) => out.tps.filter((r) => r.mode === mode && r.target === t && r.tps > 0);
+    const v = Object.fromEntries(MASK_PGBENCH_TARGETS.map((t) => [t, median(of(t).map((r) => r.tps))]));
+    const cpu = Object.fromEntries(
+      MASK_PGBENCH_TARGETS.map((t) => {
+        const rs = of(t);
+        const tx = rs.reduce((a, r) => a + r.transactions, 0);
+        return [t, tx ? (rs.reduce((a, r) => a + r.proxyCpuSeconds, 0) * 1e6) / tx : undefined];
+      }),
+    );
+    // Per round the two targets ran back to back: the median of the per-round ratios.
+    const perRound = [];
+    for (let round = 1; round <= MASK_ROUNDS; round++) {
+      const a = of('pgveil_example').find((r) => r.round === round);
+      const b = of('pgveil').find((r) => r.round === round);
+      if (a && b) perRound.push(a.tps / b.tps);
+    }
+    return {
+      mode,
+      clients: MASK_CLIENTS,
+      tps: v,
+      cpuUsPerTx: cpu,
+      tpsRatio: ratio(v.pgveil_example, v.pgveil),
+      roundRatios: perRound,
+      cpuRatio: ratio(cpu.pgveil_example, cpu.pgveil),
+    };
+  });
+  return { stream, tps };
+}
+
+function maskingGoals(out) {
+  const g = [];
+  for (const s of out.summary.stream) g.push({ goal: `masked >= 0.7 x unmasked rows/s (${s.method})`, value: s.ratios.maskedUnmasked, met: s.ratios.maskedUnmasked === undefined ? undefined : s.ratios.maskedUnmasked >= 0.7 });
+  for (const t of out.summary.tps) g.push({ goal: `example policy costs <= 5% TPS (-M ${t.mode} -c ${t.clients}), ratio`, value: t.tpsRatio, met: t.tpsRatio === undefined ? undefined : t.tpsRatio >= 0.95 });
+  const stmts = out.micro?.statements ?? [];
+  const worst = stmts.length ? Math.max(...stmts.map((s) => s.analyzeHitUs)) : undefined;
+  g.push({ goal: 'analysis cache hit < 5 us (slowest statement), us', value: worst, met: worst === undefined ? undefined : worst < 5 });
+  g.push({ goal: 'masking verified (masked pgveil masks, unmasked does not)', value: undefined, met: out.verification.problems.length === 0 });
+  return g;
+}
+
+function reportMasking(out) {
+  const lines = [];
+  const label = (t) => LABELS[t] ?? t;
+  lines.push('');
+  lines.push(`Masking — ${out.table}, 1,000,000 rows x 6 columns; ${out.policy} masks card_number (partial keep_last 4), email (email), notes (redact)`);
+  lines.push(`Streaming rows/s, median of ${STREAM_ROUNDS} pass(es); proxy CPU seconds per pass`);
+  lines.push(
+    table(
+      ['method', 'direct', 'pgveil unmasked', 'pgveil masked', 'masked/unmasked', 'masked/direct', 'unmasked/direct', 'CPU s unmasked', 'CPU s masked', 'CPU masked/unm.'],
+      out.summary.stream.map((s) => [
+        s.method,
+        fmtK(s.rowsPerSec.direct),
+        fmtK(s.rowsPerSec.pgveil),
+        fmtK(s.rowsPerSec.pgveil_masked),
+        fmtRatio(s.ratios.maskedUnmasked),
+        fmtRatio(s.ratios.maskedDirect),
+        fmtRatio(s.ratios.unmaskedDirect),
+        fmtNum(s.proxyCpuSeconds.pgveil, 2),
+        fmtNum(s.proxyCpuSeconds.pgveil_masked, 2),
+        fmtRatio(s.cpuRatio),
+      ]),
+      1,
+    ),
+  );
+  const checks = Object.entries(out.verification.checks).filter(([k]) => k !== 'raw');
+  lines.push(`Masking check: ${checks.map(([k, v]) => `${k} ${v.ok ? 'ok' : 'FAILED'}`).join(', ')}; masked sample ${JSON.stringify(out.verification.checks['pgveil_masked SELECT']?.sample ?? null)}`);
+  lines.push('');
+  lines.push(`pgbench -S -c ${MASK_CLIENTS} -j 2 -T ${SECONDS}: ${label('pgveil_example')} (${out.pgbenchPolicy}, no statement touches its columns) vs ${label('pgveil')}; TPS median of ${MASK_ROUNDS} interleaved round(s), CPU = proxy µs per transaction`);
+  lines.push(
+    table(
+      ['mode', 'no policy', 'example policy', 'TPS ratio', 'per-round ratios', 'CPU us/tx no pol.', 'CPU us/tx policy', 'CPU ratio'],
+      out.summary.tps.map((t) => [
+        t.mode,
+        fmtNum(t.tps.pgveil),
+        fmtNum(t.tps.pgveil_example),
+        fmtRatio(t.tpsRatio),
+        t.roundRatios.map((x) => x.toFixed(2)).join(' ') || '-',
+        fmtNum(t.cpuUsPerTx.pgveil, 1),
+        fmtNum(t.cpuUsPerTx.pgveil_example, 1),
+        fmtRatio(t.cpuRatio),
+      ]),
+      1,
+    ),
+  );
+  lines.push('');
+  const mi = out.micro ?? {};
+  lines.push(
+    `Analysis per statement, in process (bench/analysis-micro.js, synthetic catalog + ${out.pgbenchPolicy}); µs per call, median of ${mi.batches ?? '-'} batches ` +
+      `(${mi.hitIterations ?? '-'} calls per hit batch, ${mi.missIterations ?? '-'} unique texts per miss batch)`,
+  );
+  lines.push(
+    table(
+      ['statement', 'screen passes', 'analyzeSql hit', 'analyzeSql miss', 'screen hit', 'screen miss'],
+      (mi.statements ?? []).map((s) => [s.name, s.screenPasses ? 'yes' : 'no', fmtNum(s.analyzeHitUs, 2), fmtNum(s.analyzeMissUs, 1), fmtNum(s.screenHitUs, 2), fmtNum(s.screenMissUs, 2)]),
+      1,
+    ),
+  );
+  lines.push('');
+  if (out.peakRssMiB) lines.push(`Peak RSS MiB: ${Object.entries(out.peakRssMiB).map(([k, v]) => `${label(k)} ${v ?? '-'}`).join(', ')}`);
+  lines.push('Masking goals');
+  for (const g of out.goals) lines.push(`  ${g.met === undefined ? 'n/a ' : g.met ? 'MET ' : 'MISS'}  ${g.goal}${g.value === undefined ? '' : `: ${g.goal.endsWith(', us') ? fmtNum(g.value, 2) : fmtRatio(g.value)}`}`);
+  const all = [...out.streaming, ...out.tps, out.micro].filter(Boolean);
+  const avg = (xs) => xs.reduce((a, b) => a + b, 0) / (xs.length || 1);
+  lines.push(
+    `Other processes on the machine during the masking runs: ${avg(all.map((r) => r.otherLoadPct ?? 0)).toFixed(1)}% of its CPU on average ` +
+      `(max ${Math.max(0, ...all.map((r) => r.otherLoadPct ?? 0)).toFixed(0)}%); VM steal ${avg(all.map((r) => r.stealPct ?? 0)).toFixed(1)}% on average.`,
+  );
+  for (const n of out.notes) lines.push(`note: ${n}`);
+  const problems = [
+    ...out.verification.problems.map((p) => `masking check: ${p}`),
+    ...out.streaming.flatMap((r) => r.problems.map((p) => `${r.target} ${r.method} (round ${r.round}): ${p}`)),
+    ...out.tps.flatMap((r) => r.problems.map((p) => `${r.target} -M ${r.mode} -c ${r.clients} (round ${r.round}): ${p}`)),
+    ...(out.micro?.problems ?? []).map((p) => `analysis micro-benchmark: ${p}`),
+  ];
+  if (problems.length) {
+    lines.push('Problems seen during the masking runs');
+    for (const p of problems) lines.push(`  ${p}`);
+  } else {
+    lines.push('No errors, failed transactions, proxy log lines or stalls seen in the masking runs.');
+  }
+  lines.push('');
+  return lines.join('\n');
+}
+
+function maskingFailed(out) {
+  return (
+    out.streaming.some((r) => r.rowsPerSec === 0) ||
+    out.tps.some((r) => r.tps === 0) ||
+    !out.micro?.statements ||
+    out.verification.problems.length > 0
+  );
 }
 
 // ---- reporting ----------------------------------------------------------------------
@@ -1010,7 +1375,10 @@ async function main() {
   const started = Date.now();
   for (const tool of ['pgbench', 'psql']) if (!which(tool)) throw new Error(`${tool} not found on PATH (Debian: apt-get install postgresql-client)`);
   const notes = [];
-  log(`settings: BENCH_SECONDS=${SECONDS}${QUICK ? ' BENCH_QUICK=1' : ''} rounds=${ROUNDS} stream rounds=${STREAM_ROUNDS}`);
+  log(
+    `settings: BENCH_SECONDS=${SECONDS}${QUICK ? ' BENCH_QUICK=1' : ''}${MASK_ONLY ? ' BENCH_MASKING_ONLY=1' : ` rounds=${ROUNDS}`}` +
+      ` stream rounds=${STREAM_ROUNDS} masking pgbench rounds=${MASK_ROUNDS}`,
+  );
   const idle0 = machineSample();
   await sleep(2000);
   const idle = machineLoad(idle0, machineSample());
@@ -1022,22 +1390,28 @@ async function main() {
   await startPostgres();
   await prepareData();
 
-  const pgbNote = await startPgbouncer();
-  if (pgbNote) {
-    notes.push(pgbNote);
-    log(`note: ${pgbNote}`);
+  if (!MASK_ONLY) {
+    const pgbNote = await startPgbouncer();
+    if (pgbNote) {
+      notes.push(pgbNote);
+      log(`note: ${pgbNote}`);
+    }
+    await startRelay();
   }
-  await startRelay();
-  await startPgveil();
+  await startPgveil('pgveil');
+  for (const name of Object.keys(PGVEIL_VARIANTS)) await startPgveil(name);
 
   notes.push(...buildNotes);
   const targets = TARGETS.filter(available);
   // Every target answers before anything is measured.
-  for (const t of targets) await mustRun('psql', psqlArgs(t, ['-At', '-c', 'SELECT 1']));
+  for (const t of [...targets, ...Object.keys(PGVEIL_VARIANTS)]) await mustRun('psql', psqlArgs(t, ['-At', '-c', 'SELECT 1']));
+
+  if (MASK_ONLY) return maskingOnly(started, notes);
 
   log('warm-up: 3 s pgbench -S and one COPY of the streaming table through every target');
   for (const t of targets) await pgbenchRun(t, 'prepared', 8, 3);
   for (const t of targets) await streamRun('psql COPY TO STDOUT', t);
+  await maskingWarmup();
 
   const results = {
     date: new Date().toISOString(),
@@ -1104,7 +1478,8 @@ async function main() {
   }
 
   for (const p of PROXIES) if (proxies[p]) results.peakRssMiB[p] = peakRssMiB(proxies[p].pid);
-  for (const p of PROXIES) {
+  results.masking = await runMasking(notes);
+  for (const p of Object.keys(proxies)) {
     if (proxies[p]?.dead) notes.push(`${p} ${proxies[p].dead} during the run`);
   }
 
@@ -1120,9 +1495,45 @@ async function main() {
   const outFile = path.join(outDir, 'latest.json');
   writeFileSync(outFile, JSON.stringify(results, null, 2) + '\n');
   process.stdout.write(report(results, summary, goalList));
+  process.stdout.write(reportMasking(results.masking));
   process.stdout.write(`Results: ${path.relative(process.cwd(), outFile) || outFile} (whole run ${results.durationSeconds} s)\n`);
-  const failed = [...results.tps, ...results.streaming].some((r) => r.tps === 0 || r.rowsPerSec === 0);
+  const failed = [...results.tps, ...results.streaming].some((r) => r.tps === 0 || r.rowsPerSec === 0) || maskingFailed(results.masking);
   return failed ? 1 : 0;
+}
+
+async function maskingWarmup() {
+  log('warm-up (masking): 3 s pgbench -S through both pgveil variants, one COPY of the masked table through the pgveils');
+  for (const t of MASK_PGBENCH_TARGETS) await pgbenchRun(t, 'prepared', 8, 3);
+  for (const t of MASK_STREAM_TARGETS) await streamRun('psql COPY TO STDOUT (text)', t, MASK_STREAM_METHODS);
+}
+
+/** BENCH_MASKING_ONLY=1: the masking section alone; latest.json keeps its other keys. */
+async function maskingOnly(started, notes) {
+  await maskingWarmup();
+  const masking = await runMasking(notes);
+  for (const p of Object.keys(proxies)) if (proxies[p]?.dead) notes.push(`${p} ${proxies[p].dead} during the run`);
+  if (waitedQuietS) notes.push(`BENCH_WAIT_QUIET: waited ${Math.round(waitedQuietS)} s in all for other processes to go quiet`);
+  masking.notes.unshift(...notes);
+  masking.machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model?.trim(), os: `${os.type()} ${os.release()}`, node: process.version };
+  masking.postgres = { version: pg.version, managed: pg.managed };
+  masking.maskingOnly = true;
+  masking.durationSeconds = Math.round((Date.now() - started) / 1000);
+  const outDir = path.join(ROOT, 'bench', 'results');
+  mkdirSync(outDir, { recursive: true });
+  const outFile = path.join(outDir, 'latest.json');
+  let results = {};
+  try {
+    results = JSON.parse(readFileSync(outFile, 'utf8'));
+  } catch {}
+  results.masking = masking;
+  writeFileSync(outFile, JSON.stringify(results, null, 2) + '\n');
+  process.stdout.write(
+    `\npgveil bench (BENCH_MASKING_ONLY) — ${masking.date} — ${masking.machine.cpus} x ${masking.machine.cpuModel}, ${masking.machine.os}, node ${process.version}\n` +
+      `PostgreSQL ${pg.version} (${pg.managed ? 'embedded, throwaway' : 'existing'}), pgveil ${masking.commit ?? '(no git)'}\n`,
+  );
+  process.stdout.write(reportMasking(masking));
+  process.stdout.write(`Results: ${path.relative(process.cwd(), outFile) || outFile}, key "masking" (whole run ${masking.durationSeconds} s)\n`);
+  return maskingFailed(masking) ? 1 : 0;
 }
 
 main().then(
