@@ -194,10 +194,22 @@ export class PolicyGate implements Gate {
     return { rewrites, byteRewrites, masks: masks || fallback !== null, fallback, byteFallback: fallback ? () => null : null };
   }
 
+  /** scrubErrors answers, per statement, while policy and catalog stay the same. */
+  private readonly scrubCache = new WeakMap<StatementAnalysis, { policy: Policy; catalog: CatalogSnapshot; scrub: boolean; grants: boolean }>();
+
   scrubErrors(analysis: StatementAnalysis | undefined): boolean {
     if (!analysis) return false;
     const catalog = this.ctx.catalog();
     if (!catalog) return analysis.relations.length > 0;
+    const policy = this.ctx.policy();
+    const hit = this.scrubCache.get(analysis);
+    if (hit && hit.policy === policy && hit.catalog === catalog && !hit.grants) return hit.scrub;
+    const decision = this.scrubDecision(analysis, catalog);
+    this.scrubCache.set(analysis, { policy, catalog, scrub: decision.action !== 'raw', grants: decision.sources.some((s) => s.source.kind === 'grant') });
+    return decision.action !== 'raw';
+  }
+
+  private scrubDecision(analysis: StatementAnalysis, catalog: CatalogSnapshot): Decision {
     const all = new Set<ColumnKey>();
     for (const o of analysis.outputs ?? []) for (const k of o.sources) all.add(k);
     for (const h of analysis.hazards) for (const k of h.sources) all.add(k);
@@ -206,7 +218,7 @@ export class PolicyGate implements Gate {
       const info = catalog.relation(rel);
       if (info && !info.viewDefinition) for (const c of info.columns) all.add(`${rel}:${c.attnum}`);
     }
-    return this.decideColumn(all, false, catalog).action !== 'raw';
+    return this.decideColumn(all, false, catalog);
   }
 
   functionCallRefusal(functionOid: number): Refusal | undefined {

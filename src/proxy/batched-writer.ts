@@ -30,7 +30,14 @@ export class BatchedWriter {
       if (!this.socket().write(bytes)) this.onBlocked();
       return;
     }
-    this.parts.push(bytes);
+    // Messages the guard looked at one by one are usually adjacent slices of
+    // the same incoming chunk: join them back without copying.
+    const last = this.parts[this.parts.length - 1];
+    if (last !== undefined && last.buffer === bytes.buffer && last.byteOffset + last.length === bytes.byteOffset) {
+      this.parts[this.parts.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + bytes.length);
+    } else {
+      this.parts.push(bytes);
+    }
     this.size += bytes.length;
     if (this.size >= 256 * 1024) this.flush();
   }
