@@ -24,7 +24,7 @@ import { to as copyTo } from 'pg-copy-streams';
 import postgres from 'postgres';
 import { pgInfo, startProxy, superConfig, withClient, type RunningProxy } from './support/proxy.js';
 import { clientAs, createPiiDatabase, startMaskingProxy } from './support/masking-env.js';
-import { RawConnection, message, query as rawQuery, fields as rawFields, type RawMessage } from './support/raw.js';
+import { RawConnection, message, query as rawQuery, fields as rawFields, type RawMessage, cstr, i16, i32 } from './support/raw.js';
 import { LeakDetector, serialize, type Finding } from './support/leak-detector.js';
 import { ATTACKS, FIXTURE_SQL, SECRETS, isSingleStatement, type Attack, type ClientFamily, type Step } from './support/attacks.js';
 import type { RawOp, RawRound } from './support/attacks.js';
@@ -521,17 +521,6 @@ async function runPgjsPipeline(attacks: Attack[], mode: Mode, port: number): Pro
 // Raw protocol client: what drivers don't do
 // ---------------------------------------------------------------------------
 
-const cstr = (s: string) => Buffer.from(`${s}\0`, 'utf8');
-const i16 = (n: number) => {
-  const b = Buffer.alloc(2);
-  b.writeInt16BE(n);
-  return b;
-};
-const i32 = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeInt32BE(n);
-  return b;
-};
 const parseMsg = (name: string, sql: string) => message('P', Buffer.concat([cstr(name), cstr(sql), i16(0)]));
 function bindMsg(portal: string, stmt: string, params: (string | null)[], formats: number[]): Buffer {
   const parts = [cstr(portal), cstr(stmt), i16(0), i16(params.length)];

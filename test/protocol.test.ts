@@ -19,21 +19,10 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import postgres from 'postgres';
 import { pgInfo, startProxy, superConfig, withClient, type RunningProxy } from './support/proxy.js';
 import { AUTH_USERS } from './support/pg-info.js';
-import { RawConnection, fields, message, query, type RawMessage } from './support/raw.js';
+import { RawConnection, fields, message, query, type RawMessage, cstr, i16, i32 } from './support/raw.js';
 
 // ---- message builders ------------------------------------------------------
 
-const cstr = (s: string) => Buffer.from(`${s}\0`, 'utf8');
-const i16 = (n: number) => {
-  const b = Buffer.alloc(2);
-  b.writeInt16BE(n);
-  return b;
-};
-const i32 = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeInt32BE(n);
-  return b;
-};
 const parse = (name: string, sql: string, types: number[] = []) =>
   message('P', Buffer.concat([cstr(name), cstr(sql), i16(types.length), ...types.map(i32)]));
 const bind = (portal: string, stmt: string, params: (Buffer | string | null)[] = [], paramFormats: number[] = [], resultFormats: number[] = []) =>

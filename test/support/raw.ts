@@ -121,3 +121,16 @@ export function fields(body: Buffer): Record<string, string> {
   }
   return out;
 }
+
+/** Builders for message bodies. */
+export const cstr = (s: string): Buffer => Buffer.from(`${s}\0`, 'utf8');
+export const i16 = (n: number): Buffer => {
+  const b = Buffer.alloc(2);
+  b.writeInt16BE(n);
+  return b;
+};
+export const i32 = (n: number): Buffer => {
+  const b = Buffer.alloc(4);
+  b.writeInt32BE(n);
+  return b;
+};
