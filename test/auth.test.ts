@@ -4,6 +4,7 @@
  * sslmode), SCRAM-SHA-256-PLUS stripping, startup parameters and the proxy's
  * own BackendKeyData.
  */
+import { onPath } from './support/wait.js';
 import net from 'node:net';
 import tls from 'node:tls';
 import dns from 'node:dns/promises';
@@ -546,7 +547,7 @@ describe('SCRAM-SHA-256-PLUS stripping', () => {
     expect(r.rows).toEqual([{ ssl: true }]);
   });
 
-  const psql = hasBinary('psql');
+  const psql = onPath('psql', 'auth.test');
   it.skipIf(!psql)('psql (libpq, channel_binding=prefer default) with sslmode=require on both legs authenticates with SCRAM', async () => {
     // Control: the same psql directly against the server (which then uses SCRAM-SHA-256-PLUS).
     const directOut = await runPsql(pgInfo().port, 'require', AUTH_USERS.scram, SSL_OF_BACKEND);
@@ -580,15 +581,6 @@ describe('SCRAM-SHA-256-PLUS stripping', () => {
   });
 });
 
-function hasBinary(name: string): boolean {
-  try {
-    execFileSync('which', [name], { stdio: 'pipe' });
-    return true;
-  } catch {
-    console.log(`auth.test: ${name} not found on PATH, its tests are skipped`);
-    return false;
-  }
-}
 
 /** Runs psql asynchronously (the proxy lives in this process, so the event loop must keep running). */
 function runPsql(

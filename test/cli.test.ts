@@ -4,6 +4,7 @@
  * settings (exit 2, one clear line, no stack trace), precedence of flags / env /
  * config file, log lines, SIGTERM draining, and memory under a slow reader.
  */
+import { backendsRunning, pollUntil } from './support/wait.js';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -49,21 +50,7 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-async function pollUntil(what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 50): Promise<void> {
-  const start = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`${what}: not true after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
 
-async function backendsRunning(tag: string): Promise<{ pid: number; state: string }[]> {
-  const r = await admin.query<{ pid: number; state: string }>(
-    'select pid, state from pg_stat_activity where pid <> pg_backend_pid() and strpos(query, $1) > 0',
-    [tag],
-  );
-  return r.rows;
-}
 
 function escapeRe(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -310,7 +297,7 @@ describe('SIGTERM', () => {
     const c = await pgClient(port);
     const tag = `cli_sigterm_${process.pid}_${Date.now()}`;
     const running = c.query(`select pg_sleep(2) as s, 'finished' as r /* ${tag} */`);
-    await pollUntil('query running', async () => (await backendsRunning(tag)).some((b) => b.state === 'active'), 5_000);
+    await pollUntil('query running', async () => (await backendsRunning(admin, tag)).some((b) => b.state === 'active'), 5_000);
 
     cli.child.kill('SIGTERM');
     await cli.waitForLine((l) => l.msg === 'shutting down', 5_000);
@@ -341,7 +328,7 @@ describe('SIGTERM', () => {
       () => undefined,
       (e: unknown) => e as Error & { code?: string },
     );
-    await pollUntil('query running', async () => (await backendsRunning(tag)).some((b) => b.state === 'active'), 5_000);
+    await pollUntil('query running', async () => (await backendsRunning(admin, tag)).some((b) => b.state === 'active'), 5_000);
     const t0 = Date.now();
     cli.child.kill('SIGTERM');
     const exit = await cli.waitExit(8_000);

@@ -4,6 +4,7 @@
  * notices, Terminate, and real tools (psql, pgbench). Wherever possible the
  * same thing is done directly against the server and the results compared.
  */
+import { onPath } from './support/wait.js';
 import net from 'node:net';
 import path from 'node:path';
 import os from 'node:os';
@@ -134,15 +135,6 @@ function dataRowValues(body: Buffer): (Buffer | null)[] {
 const text = (body: Buffer, col = 0) => dataRowValues(body)[col]?.toString('utf8') ?? null;
 const cmdTag = (m: RawMessage) => m.body.toString('utf8', 0, m.body.length - 1);
 
-function onPath(name: string): boolean {
-  try {
-    execFileSync('which', [name], { stdio: 'pipe' });
-    return true;
-  } catch {
-    console.log(`protocol.test: ${name} not found on PATH, its tests are skipped`);
-    return false;
-  }
-}
 
 /** Error/notice fields node-postgres exposes, for direct-vs-proxy comparison. */
 const ERROR_KEYS = [
@@ -945,8 +937,8 @@ function pgEnv(port: number, database = 'postgres'): Record<string, string> {
   };
 }
 
-const havePsql = onPath('psql');
-const havePgbench = onPath('pgbench');
+const havePsql = onPath('psql', 'protocol.test');
+const havePgbench = onPath('pgbench', 'protocol.test');
 
 describe('psql', () => {
   let dir: string;

@@ -4,6 +4,7 @@
  * a FATAL ErrorResponse and a closed connection for that client only: an
  * already-open session keeps working and the proxy keeps accepting.
  */
+import { backendsRunning, pollUntil } from './support/wait.js';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
@@ -103,23 +104,7 @@ async function expectHealthy(px: RunningProxy, bystander: pg.Client): Promise<vo
   expect(fresh.rows).toEqual([{ u: TRUST }]);
 }
 
-async function pollUntil(what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 50): Promise<number> {
-  const start = Date.now();
-  for (;;) {
-    if (await cond()) return Date.now() - start;
-    if (Date.now() - start > timeoutMs) throw new Error(`${what}: not true after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
 
-/** Upstream backends whose current query contains `tag` (seen directly, not through the proxy). */
-async function backendsRunning(tag: string): Promise<{ pid: number; state: string }[]> {
-  const r = await admin.query<{ pid: number; state: string }>(
-    'select pid, state from pg_stat_activity where pid <> pg_backend_pid() and strpos(query, $1) > 0',
-    [tag],
-  );
-  return r.rows;
-}
 
 async function terminateTagged(prefix: string): Promise<void> {
   await admin
@@ -337,10 +322,10 @@ describe('client gone mid-query', () => {
     try {
       const r = await rawAuthed(px.port);
       r.write(query(`select pg_sleep(30) /* ${tag} */`));
-      await pollUntil('query visible in pg_stat_activity', async () => (await backendsRunning(tag)).some((b) => b.state === 'active'), 5_000);
+      await pollUntil('query visible in pg_stat_activity', async () => (await backendsRunning(admin, tag)).some((b) => b.state === 'active'), 5_000);
       r.socket.destroy();
       await pollUntil('proxy session count back to its previous value', () => px.proxy.sessionCount === before, 3_000);
-      const took = await pollUntil('upstream backend of the vanished client gone', async () => (await backendsRunning(tag)).length === 0, 5_000, 100);
+      const took = await pollUntil('upstream backend of the vanished client gone', async () => (await backendsRunning(admin, tag)).length === 0, 5_000, 100);
       console.log(`upstream backend gone ${took} ms after the client vanished`);
     } finally {
       await terminateTagged(tag);

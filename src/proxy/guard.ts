@@ -24,7 +24,7 @@ import {
 import type { CopyPlan, Gate, Refusal, ResultPlan } from './gate.js';
 
 type Pending =
-  | { kind: 'query'; statements: StatementAnalysis[]; index: number; failed: boolean }
+  | { kind: 'query'; statements: StatementAnalysis[]; index: number }
   | { kind: 'parse'; name: string; statement: PreparedStatement }
   | { kind: 'bind'; portal: string; value: Portal }
   | { kind: 'describe'; target: 'S' | 'P'; name: string; swallow: boolean; statement?: PreparedStatement; portal?: Portal }
@@ -260,7 +260,7 @@ export class Guard {
       if (refusal) return this.refuseWhole(refusal);
     }
     this.noteSent(result.statements);
-    this.push({ kind: 'query', statements: result.statements, index: 0, failed: false }, msg);
+    this.push({ kind: 'query', statements: result.statements, index: 0 }, msg);
   }
 
   /** Answers a refused simple query (or FunctionCall) without involving the server. */
@@ -484,7 +484,8 @@ export class Guard {
   }
 
   /** Server messages the guard only watches (already forwarded when this runs, unless swallowed). */
-  serverMessage(type: number, msg: Buffer, forwarded = false): void {
+  /** `fields`: the RowDescription already decoded by the caller, if it did (decoded once per result set). */
+  serverMessage(type: number, msg: Buffer, forwarded = false, fields?: FieldDescription[]): void {
     this.serverForwarded = forwarded;
     const head = this.fifo[0];
     switch (type) {
@@ -520,7 +521,7 @@ export class Guard {
         this.pass(msg);
         return;
       case 0x54 /* T RowDescription */:
-        return this.onRowDescription(msg);
+        return this.onRowDescription(msg, fields ?? decodeRowDescription(msg));
       case 0x43 /* C CommandComplete */:
       case 0x49 /* I EmptyQueryResponse */:
       case 0x73 /* s PortalSuspended */:
@@ -584,9 +585,8 @@ export class Guard {
     }
   }
 
-  private onRowDescription(msg: Buffer): void {
+  private onRowDescription(msg: Buffer, fields: FieldDescription[]): void {
     const head = this.fifo[0];
-    const fields = decodeRowDescription(msg);
     if (head?.kind === 'describe') {
       const swallow = head.swallow;
       if (head.target === 'S') {
@@ -673,10 +673,8 @@ export class Guard {
     this.endResultSet();
     const head = this.fifo[0];
     this.copyIn = false;
-    if (head?.kind === 'query') head.failed = true;
-    else if (head?.kind === 'function') {
-      // A failed FunctionCall ends like a simple query: ReadyForQuery follows.
-    } else {
+    // A failed Query or FunctionCall is followed by its ReadyForQuery; nothing to skip.
+    if (head?.kind !== 'query' && head?.kind !== 'function') {
       // Extended protocol: the server now skips to Sync; so do we. Parses and
       // Binds it skipped (or rejected) never took effect.
       // (PostgreSQL also skips Query and FunctionCall messages in that state.)
@@ -750,4 +748,3 @@ function readyForQuery(status: number): Buffer {
   return Buffer.from([0x5a, 0, 0, 0, 5, status]);
 }
 
-export { Rule };

@@ -526,7 +526,8 @@ export class Session {
       const snapshot = catalogs.current(database);
       // System catalogs (OIDs below 16384) are never in it; a table still
       // missing after one refresh is not looked for again.
-      const unknown = decodeRowDescription(message)
+      const fields = decodeRowDescription(message);
+      const unknown = fields
         .map((f) => f.tableOid)
         .filter((oid) => oid >= 16384 && !snapshot?.relation(oid) && !this.missingOids.has(oid));
       if (unknown.length && snapshot) {
@@ -536,12 +537,13 @@ export class Session {
           if (this.phase === 'closed') return;
           for (const oid of unknown) if (!fresh?.relation(oid)) this.missingOids.add(oid);
           this.toClient.begin();
-          this.safely(() => guard.serverMessage(type, message, forwarded));
+          this.safely(() => guard.serverMessage(type, message, forwarded, fields));
           this.toClient.end();
           framer.resume();
         });
         return;
       }
+      return guard.serverMessage(type, message, forwarded, fields);
     }
     guard.serverMessage(type, message, forwarded);
   }

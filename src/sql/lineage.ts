@@ -352,11 +352,10 @@ export class LineageContext {
         for (const f of (body.functions as Node[] | undefined) ?? []) addAll(sources, this.expr(f, scope).sources);
         // How many rows a function in FROM returns can depend on its arguments
         // (generate_series(1, ascii(ssn))): that is inference, like a filter.
-        const calls = JSON.stringify(body.functions ?? []);
         const fixed = ((body.functions as Node[] | undefined) ?? []).every((f) =>
           (((f.List as Node | undefined)?.items as Node[] | undefined) ?? [f]).every((c) => !c || !c.FuncCall || fixedCardinality(c.FuncCall as Node)),
         );
-        if (!fixed && calls.length > 0) this.hazard('filter', 'function in FROM (row count)', sources);
+        if (!fixed) this.hazard('filter', 'function in FROM (row count)', sources);
         const alias = body.alias as Node | undefined;
         const colnames = ((alias?.colnames as Node[] | undefined) ?? []).map(strOf);
         const colDefs = ((body.coldeflist as Node[] | undefined) ?? []).map((d) => ((d.ColumnDef as Node).colname as string));

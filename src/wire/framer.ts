@@ -38,8 +38,6 @@ export interface FramerSink {
   violation(reason: string): void;
 }
 
-export class ProtocolViolation extends Error {}
-
 /** A rule table with every listed type set to `rule` and everything else INVALID. */
 export function ruleTable(entries: Record<string, Rule>, fallback: Rule = Rule.Invalid): RuleTable {
   const table = new Uint8Array(256).fill(fallback);
