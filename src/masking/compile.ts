@@ -62,7 +62,40 @@ import {
 
 /** Wire format code of a result column: 0 text, 1 binary. */
 export type FieldFormat = 0 | 1;
-export type MaskFn = (raw: Buffer) => Buffer | null;
+export type MaskFn = ((raw: Buffer) => Buffer | null) & { readonly into?: MaskInto };
+
+/**
+ * The same mask writing straight into the output (the hot path of masked
+ * rows: no buffer per value). Present on the masks that streams use most.
+ */
+export interface MaskInto {
+  /** Upper bound of what write() produces for an input of `len` bytes. */
+  maxOut(len: number): number;
+  /**
+   * Writes the masked form of src[start, end) at dst[at…] (at least maxOut
+   * bytes free there); returns its length, or -1 for SQL NULL. src and dst may
+   * be views of one memory, never overlapping ranges.
+   */
+  write(src: Buffer, start: number, end: number, dst: Buffer, at: number): number;
+}
+
+function withInto(fn: (raw: Buffer) => Buffer | null, into: MaskInto): MaskFn {
+  return Object.assign(fn, { into });
+}
+
+/** Copies a short byte range; Buffer#copy costs a typed-array view per call. */
+function put(src: Buffer, from: number, to: number, dst: Buffer, at: number): number {
+  const n = to - from;
+  if (n > 32) return src.copy(dst, at, from, to);
+  for (let i = 0; i < n; i++) dst[at + i] = src[from + i];
+  return n;
+}
+
+/** The fast form of a mask that has only the Buffer form: call it and copy. */
+function viaBuffer(fn: (raw: Buffer) => Buffer | null, src: Buffer, start: number, end: number, dst: Buffer, at: number): number {
+  const out = fn(src.subarray(start, end));
+  return out === null ? -1 : put(out, 0, out.length, dst, at);
+}
 export type TextMaskFn = (value: string) => string | null;
 
 export interface CompileOptions {
@@ -76,7 +109,7 @@ export interface CompileOptions {
 
 export class MaskError extends Error {}
 
-const NULL_FN: MaskFn = () => null;
+const NULL_FN: MaskFn = withInto(() => null, { maxOut: () => 0, write: () => -1 });
 const REDACTED = '[REDACTED]';
 
 /** Compiles `spec` for one result column. Throws MaskError only for a hash mask without key. */
@@ -136,7 +169,10 @@ interface TypeInfo {
 
 function constant(value: Buffer | null): MaskFn {
   if (value === null) return NULL_FN;
-  return () => value;
+  return withInto(() => value, {
+    maxOut: () => value.length,
+    write: (_src, _start, _end, dst, at) => put(value, 0, value.length, dst, at),
+  });
 }
 
 /** Truncates to the column's length limit; pads char(n). */
@@ -199,30 +235,38 @@ function partialFn(spec: PartialMask, bpchar: boolean): MaskFn {
   const maskCode = spec.maskChar.codePointAt(0) as number;
   const maskAscii = maskCode < 0x80;
   const { keepFirst, keepLast, keepSeparators } = spec;
-  return (raw) => {
+  const sep = keepSeparators ? ASCII_SEPARATOR : NO_SEPARATOR;
+
+  /** ASCII value and mask character: one output byte per input byte; -2 when the value is not ASCII. */
+  const asciiInto = (src: Buffer, start: number, full: number, dst: Buffer, at: number): number => {
     // char(n) padding stays padding.
-    const end = bpchar ? trimmedLength(raw) : raw.length;
-    let ascii = maskAscii;
-    for (let i = 0; i < end && ascii; i++) if (raw[i] >= 0x80) ascii = false;
-    if (ascii) {
-      const sep = keepSeparators ? ASCII_SEPARATOR : NO_SEPARATOR;
-      let n = 0;
-      for (let i = 0; i < end; i++) n += 1 - sep[raw[i]];
-      const reveal = keepFirst + keepLast < n;
-      const out = Buffer.allocUnsafe(raw.length);
-      let idx = 0;
-      for (let i = 0; i < end; i++) {
-        const c = raw[i];
-        if (sep[c] === 1) {
-          out[i] = c;
-          continue;
-        }
-        out[i] = reveal && (idx < keepFirst || idx >= n - keepLast) ? c : maskCode;
-        idx++;
-      }
-      for (let i = end; i < raw.length; i++) out[i] = 0x20;
-      return out;
+    let end = full;
+    if (bpchar) while (end > start && src[end - 1] === 0x20) end--;
+    let n = 0;
+    let high = 0;
+    for (let i = start; i < end; i++) {
+      const c = src[i];
+      high |= c;
+      n += 1 - sep[c & 0x7f];
     }
+    if (high >= 0x80) return -2;
+    const reveal = keepFirst + keepLast < n;
+    let idx = 0;
+    for (let i = start; i < end; i++) {
+      const c = src[i];
+      if (sep[c] === 1) {
+        dst[at + i - start] = c;
+        continue;
+      }
+      dst[at + i - start] = reveal && (idx < keepFirst || idx >= n - keepLast) ? c : maskCode;
+      idx++;
+    }
+    for (let i = end; i < full; i++) dst[at + i - start] = 0x20;
+    return full - start;
+  };
+
+  const unicode = (raw: Buffer): Buffer => {
+    const end = bpchar ? trimmedLength(raw) : raw.length;
     const text = raw.toString('utf8', 0, end);
     const cps = Array.from(text, (ch) => ch.codePointAt(0) as number);
     let n = 0;
@@ -236,27 +280,47 @@ function partialFn(spec: PartialMask, bpchar: boolean): MaskFn {
     }
     return Buffer.from(String.fromCodePoint(...cps) + ' '.repeat(raw.length - end), 'utf8');
   };
+
+  const fn = (raw: Buffer): Buffer => {
+    if (!maskAscii) return unicode(raw);
+    const out = Buffer.allocUnsafe(raw.length);
+    return asciiInto(raw, 0, raw.length, out, 0) < 0 ? unicode(raw) : out;
+  };
+  return withInto(fn, {
+    // A code point (1–4 bytes) becomes itself or the mask character (1–4 bytes).
+    maxOut: (len) => (maskAscii ? len : 4 * len),
+    write: (src, start, end, dst, at) => {
+      const n = maskAscii ? asciiInto(src, start, end, dst, at) : -2;
+      return n === -2 ? viaBuffer(unicode, src, start, end, dst, at) : n;
+    },
+  });
 }
 
 // ---------------------------------------------------------------- email
 
-const STARS = Buffer.from('***');
-
 function emailFn(t: TypeInfo): MaskFn {
-  return (raw) => {
-    if (t.limit === undefined && !t.bpchar) {
-      // Bytes are enough: '@' (0x40) never occurs inside a multi-byte UTF-8 sequence.
-      const at = raw.lastIndexOf(0x40);
-      if (at < 0) return STARS;
-      const out = Buffer.allocUnsafe(3 + raw.length - at);
-      out[0] = out[1] = out[2] = 0x2a;
-      raw.copy(out, 3, at);
-      return out;
-    }
-    const text = raw.toString('utf8', 0, t.bpchar ? trimmedLength(raw) : raw.length);
-    const at = text.lastIndexOf('@');
-    return Buffer.from(fitText(at < 0 ? '***' : `***${text.slice(at)}`, t), 'utf8');
+  if (t.limit !== undefined || t.bpchar) {
+    return (raw) => {
+      const text = raw.toString('utf8', 0, t.bpchar ? trimmedLength(raw) : raw.length);
+      const at = text.lastIndexOf('@');
+      return Buffer.from(fitText(at < 0 ? '***' : `***${text.slice(at)}`, t), 'utf8');
+    };
+  }
+  // Bytes are enough: '@' (0x40) never occurs inside a multi-byte UTF-8 sequence.
+  const write = (src: Buffer, start: number, end: number, dst: Buffer, at: number): number => {
+    let sign = end - 1;
+    while (sign >= start && src[sign] !== 0x40) sign--;
+    dst[at] = dst[at + 1] = dst[at + 2] = 0x2a;
+    if (sign < start) return 3;
+    return 3 + put(src, sign, end, dst, at + 3);
   };
+  return withInto(
+    (raw) => {
+      const out = Buffer.allocUnsafe(3 + raw.length);
+      return out.subarray(0, write(raw, 0, raw.length, out, 0));
+    },
+    { maxOut: (len) => 3 + len, write },
+  );
 }
 
 // ---------------------------------------------------------------- hash

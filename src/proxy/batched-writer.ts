@@ -1,4 +1,5 @@
 import type net from 'node:net';
+import { OutputArena } from '../wire/arena.js';
 
 /**
  * Collects what one incoming chunk produces for a socket and writes it once.
@@ -10,6 +11,18 @@ export class BatchedWriter {
   private parts: Buffer[] = [];
   private size = 0;
   private depth = 0;
+  /**
+   * The open range of forwarded bytes, tail[tailStart, tailEnd): ranges of one
+   * chunk that follow each other (the framer splits a chunk around the messages
+   * the guard looks at) join here without allocating a buffer per piece.
+   */
+  private tail: Buffer | undefined;
+  private tailStart = 0;
+  private tailEnd = 0;
+  /** Bytes handed to the socket so far. */
+  bytesWritten = 0;
+  /** Where rewritten messages are built; what is written there goes out in order with the rest. */
+  readonly arena = new OutputArena((written) => this.queue(written));
 
   constructor(
     private readonly socket: () => net.Socket,
@@ -26,23 +39,56 @@ export class BatchedWriter {
   }
 
   write(bytes: Buffer): void {
-    if (this.depth === 0) {
-      if (!this.socket().write(bytes)) this.onBlocked();
-      return;
-    }
-    // Messages the guard looked at one by one are usually adjacent slices of
-    // the same incoming chunk: join them back without copying.
-    const last = this.parts[this.parts.length - 1];
-    if (last !== undefined && last.buffer === bytes.buffer && last.byteOffset + last.length === bytes.byteOffset) {
-      this.parts[this.parts.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + bytes.length);
+    this.commitArena();
+    this.queue(bytes);
+  }
+
+  /** Writes chunk[start, end) (see tail). */
+  writeRange(chunk: Buffer, start: number, end: number): void {
+    this.commitArena();
+    if (this.depth === 0) return this.send(chunk.subarray(start, end));
+    this.bytesWritten += end - start;
+    this.size += end - start;
+    if (this.tail === chunk && this.tailEnd === start) {
+      this.tailEnd = end;
     } else {
-      this.parts.push(bytes);
+      this.closeTail();
+      this.tail = chunk;
+      this.tailStart = start;
+      this.tailEnd = end;
     }
+    if (this.size >= 256 * 1024) this.flush();
+  }
+
+  /** Queues what was built in the arena since the last time (call after building). */
+  commitArena(): void {
+    const built = this.arena.take();
+    if (built) this.queue(built);
+  }
+
+  private closeTail(): void {
+    if (this.tail === undefined) return;
+    this.parts.push(this.tail.subarray(this.tailStart, this.tailEnd));
+    this.tail = undefined;
+  }
+
+  private queue(bytes: Buffer): void {
+    if (this.depth === 0) return this.send(bytes);
+    this.bytesWritten += bytes.length;
+    this.closeTail();
+    this.parts.push(bytes);
     this.size += bytes.length;
     if (this.size >= 256 * 1024) this.flush();
   }
 
+  private send(bytes: Buffer): void {
+    this.bytesWritten += bytes.length;
+    if (!this.socket().write(bytes)) this.onBlocked();
+  }
+
   private flush(): void {
+    this.commitArena();
+    this.closeTail();
     const n = this.parts.length;
     if (n === 0) return;
     const out = n === 1 ? this.parts[0] : Buffer.concat(this.parts, this.size);

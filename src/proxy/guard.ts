@@ -11,12 +11,14 @@
  * the server skips to the next Sync, and so does the FIFO.
  */
 import type { AnalysisResult, StatementAnalysis } from '../sql/analyze.js';
+import type { OutputArena } from '../wire/arena.js';
 import { Rule, ruleTable, type RuleTable } from '../wire/framer.js';
 import { decodeErrorFields, encodeErrorResponse } from '../wire/messages.js';
 import {
-  decodeRowDescription,
+  RowDescriptionMemo,
   rewriteCopyRow,
-  rewriteCopyTextRow,
+  CopyTextRewriter,
+  type CopyByteRewrite,
   rewriteDataRow,
   type CopyTextFormat,
   type FieldDescription,
@@ -37,6 +39,12 @@ type Pending =
 interface PreparedStatement {
   analysis: StatementAnalysis | undefined;
   description?: FieldDescription[];
+  /**
+   * The description with the result formats of the last Bind, kept while the
+   * formats repeat (they do, Bind after Bind): the same object lets the gate
+   * find its plan by identity.
+   */
+  formatted?: { of: FieldDescription[]; formats: string; fields: FieldDescription[] };
   /** The server refused (or skipped) the Parse that would have created it. */
   rejected?: boolean;
 }
@@ -61,11 +69,24 @@ interface Portal {
 export interface GuardHooks {
   toUpstream(bytes: Buffer): void;
   toClient(bytes: Buffer): void;
+  /** Where rewritten rows are built; they go to the client in order with the next toClient() or commit. */
+  clientArena(): OutputArena;
+  /** Queues what was built in the arena (after a run of rows). */
+  commitClientArena(): void;
   /** Which messages each direction must hand to the guard (see rule tables below). */
   setServerRules(rules: RuleTable): void;
   setClientRules(rules: RuleTable): void;
   gate(): Gate;
   analyze(sql: string): AnalysisResult;
+}
+
+/** A COPY TO STDOUT whose rows are masked. */
+interface CopyOut {
+  plan: CopyPlan;
+  format: CopyTextFormat;
+  headerPending: boolean;
+  /** The byte-level fast path, for the default text format. */
+  text: CopyTextRewriter | undefined;
 }
 
 const EMPTY_PLAN: ResultPlan = { rewrites: [], masks: false };
@@ -93,8 +114,8 @@ const serverTables: RuleTable[] = [];
 for (let bits = 0; bits < 8; bits++) {
   // A: NotificationResponse, rewritten by the session (its own backend's pid).
   const spec: Record<string, Rule> = { [TRACKED]: Rule.Observe, ENA: Rule.Inspect };
-  if (bits & 1) spec.D = Rule.Inspect;
-  if (bits & 2) spec.d = Rule.Inspect;
+  if (bits & 1) spec.D = Rule.Rewrite;
+  if (bits & 2) spec.d = Rule.Rewrite;
   if (bits & 4) spec.tTn = Rule.Inspect;
   serverTables.push(ruleTable(spec, Rule.Forward));
 }
@@ -116,7 +137,7 @@ export class Guard {
   private skipUntilSync = false;
   private txStatus = 0x49; // 'I'
   private plan: ResultPlan = EMPTY_PLAN;
-  private copy: { plan: CopyPlan; format: CopyTextFormat; headerPending: boolean } | undefined;
+  private copy: CopyOut | undefined;
 
   private serverRules: RuleTable | undefined;
   private clientRules: RuleTable | undefined;
@@ -319,7 +340,7 @@ export class Guard {
       ambiguous,
       formats,
       // A statement-level description is only trusted when it is certain which statement runs.
-      description: !ambiguous && prepared?.description ? applyFormats(prepared.description, formats) : undefined,
+      description: !ambiguous && prepared?.description ? formattedDescription(prepared, prepared.description, formats) : undefined,
       describeRequested: false,
     };
     this.pendingPortals.set(portal.value, value);
@@ -477,6 +498,7 @@ export class Guard {
   // ---- server → client ------------------------------------------------------
 
   private serverForwarded = false;
+  private readonly rowDescriptions = new RowDescriptionMemo();
 
   /** Hands a (possibly rewritten) server message on, unless it already went as part of a run. */
   private pass(msg: Buffer): void {
@@ -521,7 +543,7 @@ export class Guard {
         this.pass(msg);
         return;
       case 0x54 /* T RowDescription */:
-        return this.onRowDescription(msg, fields ?? decodeRowDescription(msg));
+        return this.onRowDescription(msg, fields ?? this.rowDescriptions.decode(msg));
       case 0x43 /* C CommandComplete */:
       case 0x49 /* I EmptyQueryResponse */:
       case 0x73 /* s PortalSuspended */:
@@ -564,10 +586,9 @@ export class Guard {
         this.pass(msg);
         return;
       case 0x44 /* D DataRow */:
-        this.pass(this.plan.masks ? rewriteDataRow(msg, this.plan.rewrites) : msg);
-        return;
       case 0x64 /* d CopyData */:
-        return this.onCopyData(msg);
+        if (forwarded) return;
+        return this.rows(msg, 0, msg.length);
       case 0x53 /* S ParameterStatus */: {
         const nameEnd = msg.indexOf(0, 5);
         const valueEnd = msg.indexOf(0, nameEnd + 1);
@@ -643,29 +664,58 @@ export class Guard {
     if (analysis?.copy && !binary && analysis.copy.format !== 'binary') {
       const plan = this.hooks.gate().copyPlan(analysis);
       if (plan.masks) {
-        this.copy = {
-          plan,
-          format: { format: analysis.copy.format === 'csv' ? 'csv' : 'text', delimiter: analysis.copy.delimiter, null: analysis.copy.null, quote: analysis.copy.quote, escape: analysis.copy.escape },
-          headerPending: analysis.copy.header && analysis.copy.format === 'csv',
-        };
+        const format: CopyTextFormat = { format: analysis.copy.format === 'csv' ? 'csv' : 'text', delimiter: analysis.copy.delimiter, null: analysis.copy.null, quote: analysis.copy.quote, escape: analysis.copy.escape };
+        let text: CopyTextRewriter | undefined;
+        if (format.format === 'text' && format.delimiter.length === 1 && format.delimiter.charCodeAt(0) < 0x80 && format.null === '\\N') {
+          // Every row has exactly the columns CopyOutResponse announces; if the
+          // analysis expected another number, no mask can be matched to a column.
+          const columns = msg.readUInt16BE(6);
+          const masks = columns === plan.byteRewrites.length ? plan.byteRewrites : new Array<CopyByteRewrite>(columns).fill(plan.byteFallback);
+          text = new CopyTextRewriter(format.delimiter.charCodeAt(0), masks);
+        }
+        this.copy = { plan, format, headerPending: analysis.copy.header && analysis.copy.format === 'csv', text };
         this.updateRules();
       }
     }
     this.pass(msg);
   }
 
-  private onCopyData(msg: Buffer): void {
-    const copy = this.copy;
-    if (!copy) return this.pass(msg);
+  /**
+   * Rows of a result set or COPY that has masked columns: DataRow and CopyData
+   * messages back to back in src[start, end) (a whole run of a chunk at once).
+   * Rewritten rows are built in the client writer's arena.
+   */
+  rows(input: Buffer, start: number, end: number): void {
+    const out = this.hooks.clientArena();
+    const plan = this.plan;
+    const staged = out.stage(input, start, end);
+    const src = staged ?? input;
+    let o = staged ? 0 : start;
+    if (staged) end -= start;
+    while (o < end) {
+      const type = src[o];
+      if (type === 0x44 /* D */ && plan.masks) {
+        o = rewriteDataRow(src, o, plan.rewrites, out);
+        continue;
+      }
+      const next = o + 1 + src.readUInt32BE(o + 1);
+      if (type === 0x64 /* d */ && this.copy) this.copyRow(this.copy, src, o, next, out);
+      else this.hooks.toClient(src.subarray(o, next));
+      o = next;
+    }
+    this.hooks.commitClientArena();
+  }
+
+  private copyRow(copy: CopyOut, src: Buffer, start: number, end: number, out: OutputArena): void {
     if (copy.headerPending) {
       copy.headerPending = false;
-      return this.pass(msg);
+      return this.hooks.toClient(src.subarray(start, end));
     }
-    const f = copy.format;
-    if (f.format === 'text' && f.delimiter.length === 1 && f.delimiter.charCodeAt(0) < 0x80 && f.null === '\\N') {
-      return this.pass(rewriteCopyTextRow(msg, f.delimiter.charCodeAt(0), copy.plan.byteRewrites, copy.plan.byteFallback));
+    if (copy.text) {
+      copy.text.row(src, start, out);
+      return;
     }
-    this.pass(rewriteCopyRow(msg, f, copy.plan.rewrites, copy.plan.fallback));
+    this.hooks.toClient(rewriteCopyRow(src.subarray(start, end), copy.format, copy.plan.rewrites, copy.plan.fallback));
   }
 
   private onError(msg: Buffer): void {
@@ -730,6 +780,15 @@ function cstring(msg: Buffer, offset: number): { value: string; next: number } {
   const end = msg.indexOf(0, offset);
   const stop = end < 0 ? msg.length : end;
   return { value: msg.toString('utf8', offset, stop), next: stop + 1 };
+}
+
+function formattedDescription(st: PreparedStatement, description: FieldDescription[], formats: number[]): FieldDescription[] {
+  const key = formats.join(',');
+  const memo = st.formatted;
+  if (memo && memo.of === description && memo.formats === key) return memo.fields;
+  const fields = applyFormats(description, formats);
+  st.formatted = { of: description, formats: key, fields };
+  return fields;
 }
 
 function applyFormats(fields: FieldDescription[], formats: number[]): FieldDescription[] {

@@ -23,7 +23,7 @@ import { PolicyGate } from '../gate/policy-gate.js';
 import { HARMLESS_READ, screen } from '../gate/screen.js';
 import { analyzeSql, type AnalysisResult } from '../sql/analyze.js';
 import { CatalogSnapshot } from '../catalog/snapshot.js';
-import { decodeRowDescription } from '../wire/results.js';
+import { RowDescriptionMemo, type FieldDescription } from '../wire/results.js';
 
 /** Client → server: every frontend type is valid; S/Q/F each earn one ReadyForQuery, X ends the session. */
 const CLIENT_RULES = ruleTable({ [FRONTEND_TYPES]: Rule.Forward, SQFX: Rule.Observe });
@@ -66,7 +66,6 @@ export class Session {
   upstreamKey: Buffer = Buffer.alloc(0);
   lastActivity: number;
   bytesFromClient = 0;
-  bytesToClient = 0;
 
   private client: net.Socket;
   private upstream: net.Socket | undefined;
@@ -86,6 +85,9 @@ export class Session {
   /** A request waits for the catalog; the client framer is paused. */
   private catalogWait = false;
   private readonly missingOids = new Set<number>();
+  private readonly rowDescriptions = new RowDescriptionMemo();
+  /** The last description found to name only known tables, and the catalog it was checked against. */
+  private knownTables: { fields: FieldDescription[]; snapshot: CatalogSnapshot | undefined } | undefined;
   private readonly log: Logger;
 
   constructor(
@@ -284,17 +286,31 @@ export class Session {
   }
 
   private readonly clientSink: FramerSink = {
-    forward: (bytes) => this.writeUpstream(bytes),
+    forward: (chunk, start, end) => this.toUpstream.writeRange(chunk, start, end),
     observe: (type, message) => {
       if (type === 0x58 /* X */) {
         this.ending = true;
         return;
       }
       const guard = this.guard;
-      if (guard) this.safely(() => guard.clientMessage(type, message, true));
-      else this.pendingReady++;
+      if (!guard) {
+        this.pendingReady++;
+        return;
+      }
+      // Inline rather than through safely(): this runs for several messages of every transaction.
+      try {
+        guard.clientMessage(type, message, true);
+      } catch (err) {
+        this.internalError(err);
+      }
     },
-    inspect: (type, message) => this.safely(() => this.guardClientMessage(type, message)),
+    inspect: (type, message) => {
+      try {
+        this.guardClientMessage(type, message);
+      } catch (err) {
+        this.internalError(err);
+      }
+    },
     violation: (reason) => this.fatal('08P01', `protocol violation: ${reason}`),
   };
 
@@ -313,14 +329,21 @@ export class Session {
   }
 
   private readonly upstreamSink: FramerSink = {
-    forward: (bytes) => this.writeClient(bytes),
+    forward: (chunk, start, end) => this.toClient.writeRange(chunk, start, end),
     observe: (type, message) => {
       if (this.phase === 'auth') {
         if (type === 0x53 /* S */) return this.rememberParameter(message);
         // ReadyForQuery: authentication is over.
         return this.onAuthenticated();
       }
-      if (this.guard) return this.safely(() => this.guardServerMessage(type, message, true));
+      if (this.guard) {
+        try {
+          this.guardServerMessage(type, message, true);
+        } catch (err) {
+          this.internalError(err);
+        }
+        return;
+      }
       // ReadyForQuery.
       if (this.pendingReady > 0) this.pendingReady--;
     },
@@ -331,9 +354,16 @@ export class Session {
         return;
       }
       if (type === 0x41 /* A */) message = this.ctx.ownNotification(message);
-      // Inline rather than through safely(): this runs for every masked row.
       try {
         this.guardServerMessage(type, message, false);
+      } catch (err) {
+        this.internalError(err);
+      }
+    },
+    rewrite: (chunk, start, end) => {
+      // Inline rather than through safely(): this runs for every chunk of masked rows.
+      try {
+        (this.guard as Guard).rows(chunk, start, end);
       } catch (err) {
         this.internalError(err);
       }
@@ -345,7 +375,6 @@ export class Session {
   };
 
   private writeClient(bytes: Buffer): void {
-    this.bytesToClient += bytes.length;
     this.toClient.write(bytes);
   }
 
@@ -441,6 +470,8 @@ export class Session {
       {
         toUpstream: (bytes) => this.writeUpstream(bytes),
         toClient: (bytes) => this.writeClient(bytes),
+        clientArena: () => this.toClient.arena,
+        commitClientArena: () => this.toClient.commitArena(),
         setServerRules: (rules) => {
           upstreamFramer.rules = rules;
         },
@@ -455,11 +486,17 @@ export class Session {
     if (catalogs) void catalogs.ensure(database);
   }
 
+  /** The last analysis: a request is looked at by the session (catalog waits) and then by the guard. */
+  private lastAnalysis: { sql: string; snapshot: CatalogSnapshot | undefined; policy: unknown; result: AnalysisResult } | undefined;
+
   private analyze(sql: string): AnalysisResult {
     const snapshot = this.ctx.catalogs?.current(this.database as string);
     const policy = this.ctx.policy?.current();
-    if (snapshot && policy && screen(sql, snapshot, policy)) return HARMLESS_READ;
-    return analyzeSql(sql, snapshot ?? NO_CATALOG);
+    const last = this.lastAnalysis;
+    if (last && last.snapshot === snapshot && last.policy === policy && last.sql === sql) return last.result;
+    const result = snapshot && policy && screen(sql, snapshot, policy) ? HARMLESS_READ : analyzeSql(sql, snapshot ?? NO_CATALOG);
+    this.lastAnalysis = { sql, snapshot, policy, result };
+    return result;
   }
 
   /** Requests go through the guard; Q and P may first wait for a catalog (re)load. */
@@ -526,10 +563,8 @@ export class Session {
       const snapshot = catalogs.current(database);
       // System catalogs (OIDs below 16384) are never in it; a table still
       // missing after one refresh is not looked for again.
-      const fields = decodeRowDescription(message);
-      const unknown = fields
-        .map((f) => f.tableOid)
-        .filter((oid) => oid >= 16384 && !snapshot?.relation(oid) && !this.missingOids.has(oid));
+      const fields = this.rowDescriptions.decode(message);
+      const unknown = this.unknownTables(fields, snapshot);
       if (unknown.length && snapshot) {
         const framer = this.upstreamFramer as Framer;
         framer.pause();
@@ -546,6 +581,18 @@ export class Session {
       return guard.serverMessage(type, message, forwarded, fields);
     }
     guard.serverMessage(type, message, forwarded);
+  }
+
+  /** Table OIDs of a result the catalog doesn't know (system catalogs, below 16384, never are in it). */
+  private unknownTables(fields: FieldDescription[], snapshot: CatalogSnapshot | undefined): number[] {
+    const known = this.knownTables;
+    if (known && known.fields === fields && known.snapshot === snapshot) return [];
+    const unknown: number[] = [];
+    for (const f of fields) {
+      if (f.tableOid >= 16384 && !snapshot?.relation(f.tableOid) && !this.missingOids.has(f.tableOid) && !unknown.includes(f.tableOid)) unknown.push(f.tableOid);
+    }
+    if (unknown.length === 0) this.knownTables = { fields, snapshot };
+    return unknown;
   }
 
   // ---- ending --------------------------------------------------------------
@@ -606,7 +653,7 @@ export class Session {
           client: this.clientAddress,
           durationMs: Date.now() - this.startedAt,
           bytesFromClient: this.bytesFromClient,
-          bytesToClient: this.bytesToClient,
+          bytesToClient: this.toClient.bytesWritten,
           reason,
         },
         'session end',

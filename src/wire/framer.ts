@@ -14,6 +14,9 @@
  *    to the owner (a copy only when it spans chunks);
  *  - INSPECT: hold the message back and hand it whole to the owner, who
  *    forwards, rewrites or drops it;
+ *  - REWRITE: like INSPECT for messages whose handling changes no state (the
+ *    rows of a masked result set): a run of them inside one chunk is handed
+ *    over at once, so a chunk of rows costs one call, not one per row;
  *  - INVALID: protocol violation (unknown message type).
  */
 
@@ -22,18 +25,28 @@ export const Rule = {
   Forward: 1,
   Observe: 2,
   Inspect: 3,
+  Rewrite: 4,
 } as const;
 export type Rule = (typeof Rule)[keyof typeof Rule];
 
 export type RuleTable = Uint8Array;
 
 export interface FramerSink {
-  /** Bytes to pass on unchanged (possibly parts of messages). */
-  forward(bytes: Buffer): void;
+  /**
+   * Bytes chunk[start, end) to pass on unchanged (possibly parts of messages).
+   * A range rather than a slice: consecutive ranges of one chunk join without
+   * allocating (most chunks go on whole, split only around observed messages).
+   */
+  forward(chunk: Buffer, start: number, end: number): void;
   /** A whole OBSERVE message (already forwarded or about to be, in order). */
   observe(type: number, message: Buffer): void;
   /** A whole INSPECT message; the sink decides what reaches the other side. */
   inspect(type: number, message: Buffer): void;
+  /**
+   * Whole REWRITE messages, back to back in chunk[start, end) (one or more);
+   * the sink hands on what replaces them. Required when a table uses REWRITE.
+   */
+  rewrite?(chunk: Buffer, start: number, end: number): void;
   /** Unknown type or impossible length. The framer stops for good. */
   violation(reason: string): void;
 }
@@ -110,7 +123,10 @@ export class Framer {
     }
     const n = chunk.length;
     let i = 0;
+    // At most one of these runs is open at a time: [runStart, i) goes on as it
+    // is, [rewriteStart, i) goes to the sink's rewrite().
     let runStart = -1;
+    let rewriteStart = -1;
 
     if (this.bodyRemaining > 0) {
       const take = Math.min(this.bodyRemaining, n);
@@ -120,7 +136,7 @@ export class Framer {
       i = take;
       if (this.bodyRemaining === 0 && this.collect) {
         if (runStart >= 0) {
-          this.sink.forward(chunk.subarray(runStart, i));
+          this.sink.forward(chunk, runStart, i);
           runStart = -1;
         }
         this.deliverCollected();
@@ -137,8 +153,13 @@ export class Framer {
         // Header split across chunks: assemble it in a 5-byte scratch buffer.
         // Everything before it goes now; its own bytes go once it is complete.
         if (runStart >= 0) {
-          this.sink.forward(chunk.subarray(runStart, i));
+          this.sink.forward(chunk, runStart, i);
           runStart = -1;
+        }
+        if (rewriteStart >= 0) {
+          this.rewriteRun(chunk, rewriteStart, i);
+          rewriteStart = -1;
+          if (this.stopped) return;
         }
         const take = Math.min(HEADER - this.headerFill, n - i);
         chunk.copy(this.header, this.headerFill, i, i + take);
@@ -151,14 +172,16 @@ export class Framer {
         msgStart = -1; // header is not inside this chunk
       } else {
         type = chunk[i];
-        length = chunk.readUInt32BE(i + 1);
+        length = ((chunk[i + 1] << 24) | (chunk[i + 2] << 16) | (chunk[i + 3] << 8) | chunk[i + 4]) >>> 0;
         msgStart = i;
         i += HEADER;
       }
 
       const rule = this.rules[type] as Rule;
       if (rule === Rule.Invalid || length < 4 || length > this.maxLength) {
-        if (runStart >= 0) this.sink.forward(chunk.subarray(runStart, msgStart));
+        const upTo = msgStart >= 0 ? msgStart : i - HEADER;
+        if (runStart >= 0) this.sink.forward(chunk, runStart, upTo);
+        if (rewriteStart >= 0) this.rewriteRun(chunk, rewriteStart, upTo);
         this.stopped = true;
         this.sink.violation(
           rule === Rule.Invalid
@@ -175,9 +198,23 @@ export class Framer {
       if (msgStart >= 0 && complete) {
         // Whole message inside this chunk: no copies at all.
         const end = i + bodyLength;
+        if (rule === Rule.Rewrite) {
+          if (runStart >= 0) {
+            this.sink.forward(chunk, runStart, msgStart);
+            runStart = -1;
+          }
+          if (rewriteStart < 0) rewriteStart = msgStart;
+          i = end;
+          continue;
+        }
+        if (rewriteStart >= 0) {
+          this.rewriteRun(chunk, rewriteStart, msgStart);
+          rewriteStart = -1;
+          if (this.stopped) return;
+        }
         if (rule === Rule.Inspect) {
           if (runStart >= 0) {
-            this.sink.forward(chunk.subarray(runStart, msgStart));
+            this.sink.forward(chunk, runStart, msgStart);
             runStart = -1;
           }
           this.sink.inspect(type, chunk.subarray(msgStart, end));
@@ -186,7 +223,7 @@ export class Framer {
           if (rule === Rule.Observe) {
             // Hand on everything up to and including this message first, so the
             // observer sees the stream in order.
-            this.sink.forward(chunk.subarray(runStart, end));
+            this.sink.forward(chunk, runStart, end);
             runStart = -1;
             this.sink.observe(type, chunk.subarray(msgStart, end));
           }
@@ -194,25 +231,30 @@ export class Framer {
         i = end;
         if (this.stopped) return;
         if (this.paused) {
-          if (runStart >= 0) this.sink.forward(chunk.subarray(runStart, i));
+          if (runStart >= 0) this.sink.forward(chunk, runStart, i);
           return this.keep(chunk, i);
         }
         continue;
       }
 
       // The message continues in later chunks (or its header came from earlier ones).
-      this.forwarding = rule !== Rule.Inspect;
+      if (rewriteStart >= 0) {
+        this.rewriteRun(chunk, rewriteStart, msgStart);
+        rewriteStart = -1;
+        if (this.stopped) return;
+      }
+      this.forwarding = rule === Rule.Forward || rule === Rule.Observe;
       if (this.forwarding) {
         if (msgStart >= 0) {
           if (runStart < 0) runStart = msgStart;
         } else {
           // The header bytes came (at least partly) from the previous chunk and
           // were held back; pass them on now, then the body as it comes.
-          this.sink.forward(Buffer.from(this.header));
+          this.sink.forward(Buffer.from(this.header), 0, HEADER);
           runStart = i;
         }
       } else if (runStart >= 0) {
-        this.sink.forward(chunk.subarray(runStart, msgStart));
+        this.sink.forward(chunk, runStart, msgStart);
         runStart = -1;
       }
       if (rule === Rule.Forward) {
@@ -232,7 +274,7 @@ export class Framer {
       if (this.bodyRemaining === 0) {
         // Header was split but the body completed in this chunk.
         if (runStart >= 0) {
-          this.sink.forward(chunk.subarray(runStart, i));
+          this.sink.forward(chunk, runStart, i);
           runStart = -1;
         }
         if (this.collect) {
@@ -242,7 +284,12 @@ export class Framer {
         }
       }
     }
-    if (runStart >= 0 && runStart < i) this.sink.forward(chunk.subarray(runStart, i));
+    if (runStart >= 0 && runStart < i) this.sink.forward(chunk, runStart, i);
+    if (rewriteStart >= 0) this.rewriteRun(chunk, rewriteStart, i);
+  }
+
+  private rewriteRun(chunk: Buffer, start: number, end: number): void {
+    (this.sink.rewrite as NonNullable<FramerSink['rewrite']>)(chunk, start, end);
   }
 
   private keep(chunk: Buffer, from: number): void {
@@ -254,6 +301,7 @@ export class Framer {
     this.collect = null;
     this.forwarding = false;
     if (this.collectRule === Rule.Inspect) this.sink.inspect(this.collectType, msg);
+    else if (this.collectRule === Rule.Rewrite) this.rewriteRun(msg, 0, msg.length);
     else this.sink.observe(this.collectType, msg);
   }
 }

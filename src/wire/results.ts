@@ -1,3 +1,5 @@
+import type { OutputArena } from './arena.js';
+
 /**
  * Reading RowDescription and rewriting DataRow / COPY rows: the only places
  * where pgveil decodes result bytes, and only for rows that carry a masked column.
@@ -35,75 +37,150 @@ export function decodeRowDescription(message: Buffer): FieldDescription[] {
   return fields;
 }
 
+/**
+ * decodeRowDescription that remembers the last message: a session running the
+ * same statement again and again gets the same description object back, so
+ * what is keyed by it (the masking plan) is found by identity.
+ */
+export class RowDescriptionMemo {
+  private bytes: Buffer | undefined;
+  private fields: FieldDescription[] = [];
+
+  decode(message: Buffer): FieldDescription[] {
+    if (this.bytes && this.bytes.equals(message)) return this.fields;
+    const fields = decodeRowDescription(message);
+    this.bytes = Buffer.from(message);
+    this.fields = fields;
+    return fields;
+  }
+}
+
 const rowStarts = new Int32Array(1664);
 const rowLengths = new Int32Array(1664);
+/** Per field of the row being rewritten: KEEP, INTO (the mask writes itself) or OUT (rowReplaced holds the result). */
+const rowModes = new Uint8Array(1664);
 const rowReplaced: (Buffer | null | undefined)[] = [];
+const KEEP = 0;
+const INTO = 1;
+const OUT = 2;
+
+/** Fast form of a rewrite (see MaskInto in src/masking): writes into the output itself. */
+export interface FieldRewriteInto {
+  maxOut(len: number): number;
+  write(src: Buffer, start: number, end: number, dst: Buffer, at: number): number;
+}
 
 /** A per-column rewrite: null leaves the field untouched. Returning null from the function sends SQL NULL. */
-export type FieldRewrite = ((raw: Buffer) => Buffer | null) | null;
+export type FieldRewrite = (((raw: Buffer) => Buffer | null) & { readonly into?: FieldRewriteInto }) | null;
 
 /**
- * Rebuilds a 'D' message with the given columns rewritten. Untouched fields are
- * copied as contiguous spans; raw values of rewritten fields are never copied.
+ * Copies src[from, to) to dst at `at`. `shift` ≥ 0 says src is a view of dst's
+ * memory starting at dst[shift] (input staged in the arena): copyWithin moves
+ * the bytes without creating a view. Otherwise short spans are copied by a
+ * loop, as Buffer#copy builds a typed-array view per call, which dominates for
+ * the short fields of a row.
  */
-export function rewriteDataRow(message: Buffer, rewrites: readonly FieldRewrite[]): Buffer {
-  const count = message.readUInt16BE(5);
-  // Pass 1: locate fields and compute replacements (scratch arrays: one row at a time).
+export function copySpan(src: Buffer, from: number, to: number, dst: Buffer, at: number, shift = -1): number {
+  const n = to - from;
+  if (shift >= 0) {
+    dst.copyWithin(at, shift + from, shift + to);
+    return n;
+  }
+  if (n > 32) return src.copy(dst, at, from, to);
+  for (let i = 0; i < n; i++) dst[at + i] = src[from + i];
+  return n;
+}
+
+function writeInt32(dst: Buffer, at: number, v: number): void {
+  dst[at] = v >>> 24;
+  dst[at + 1] = v >>> 16;
+  dst[at + 2] = v >>> 8;
+  dst[at + 3] = v;
+}
+
+function readInt32(src: Buffer, at: number): number {
+  return (src[at] << 24) | (src[at + 1] << 16) | (src[at + 2] << 8) | src[at + 3];
+}
+
+/**
+ * Rebuilds the 'D' message at src[start…] in `out` with the given columns
+ * rewritten. Untouched fields are copied as contiguous spans; raw values of
+ * rewritten fields are never copied. Returns the offset after the message.
+ */
+export function rewriteDataRow(src: Buffer, start: number, rewrites: readonly FieldRewrite[], out: OutputArena): number {
+  const end = start + 1 + (readInt32(src, start + 1) >>> 0);
+  if (start + 7 > end || end > src.length) throw new RangeError('DataRow is truncated');
+  const count = (src[start + 5] << 8) | src[start + 6];
+  // Pass 1: locate fields; bound the size (masks with a fast form) or mask now (the others).
   const starts = rowStarts;
   const lengths = rowLengths;
+  const modes = rowModes;
   const replaced = rowReplaced;
-  replaced.length = count;
-  let o = 7;
-  let size = 7;
+  let o = start + 7;
+  let bound = 7;
   for (let i = 0; i < count; i++) {
-    const len = message.readInt32BE(o);
-    starts[i] = o;
-    lengths[i] = len;
+    if (o + 4 > end) throw new RangeError('DataRow has fewer fields than it announces');
+    const len = readInt32(src, o);
     const body = len < 0 ? 0 : len;
+    if (o + 4 + body > end) throw new RangeError('DataRow field runs past the end of the message');
+    starts[i] = o;
+    lengths[i] = body;
     const fn = rewrites[i];
-    if (fn) {
-      const out = len < 0 ? null : fn(message.subarray(o + 4, o + 4 + len));
-      replaced[i] = out;
-      size += 4 + (out === null ? 0 : out.length);
+    if (fn && len >= 0) {
+      const into = fn.into;
+      if (into) {
+        modes[i] = INTO;
+        bound += 4 + into.maxOut(len);
+      } else {
+        const masked = fn(src.subarray(o + 4, o + 4 + len));
+        modes[i] = OUT;
+        replaced[i] = masked;
+        bound += 4 + (masked === null ? 0 : masked.length);
+      }
     } else {
-      replaced[i] = undefined;
-      size += 4 + body;
+      // NULL stays NULL: it carries nothing.
+      modes[i] = KEEP;
+      bound += 4 + body;
     }
     o += 4 + body;
   }
-  // Pass 2: assemble.
-  const out = Buffer.allocUnsafe(size);
-  message.copy(out, 0, 0, 7);
-  out.writeUInt32BE(size - 1, 1);
-  let w = 7;
+  // Pass 2: assemble in the arena.
+  const dst = out.reserve(bound);
+  const shift = out.offsetIn(src, dst);
+  const head = out.pos;
+  let w = head + 7;
   let spanStart = -1;
   let spanEnd = -1;
-  const flush = () => {
-    if (spanStart >= 0) {
-      w += message.copy(out, w, spanStart, spanEnd);
-      spanStart = -1;
-    }
-  };
   for (let i = 0; i < count; i++) {
-    const r = replaced[i];
-    const fieldEnd = starts[i] + 4 + (lengths[i] < 0 ? 0 : lengths[i]);
-    if (r === undefined) {
+    const mode = modes[i];
+    if (mode === KEEP) {
       if (spanStart < 0) spanStart = starts[i];
-      spanEnd = fieldEnd;
+      spanEnd = starts[i] + 4 + lengths[i];
       continue;
     }
-    flush();
-    if (r === null) {
-      out.writeInt32BE(-1, w);
-      w += 4;
-    } else {
-      out.writeInt32BE(r.length, w);
-      w += 4;
-      w += r.copy(out, w);
+    if (spanStart >= 0) {
+      w += copySpan(src, spanStart, spanEnd, dst, w, shift);
+      spanStart = -1;
     }
+    let n: number;
+    if (mode === INTO) {
+      const from = starts[i] + 4;
+      n = ((rewrites[i] as NonNullable<FieldRewrite>).into as FieldRewriteInto).write(src, from, from + lengths[i], dst, w + 4);
+    } else {
+      const r = replaced[i] as Buffer | null;
+      replaced[i] = undefined;
+      n = r === null ? -1 : copySpan(r, 0, r.length, dst, w + 4);
+    }
+    writeInt32(dst, w, n);
+    w += 4 + (n < 0 ? 0 : n);
   }
-  flush();
-  return out;
+  if (spanStart >= 0) w += copySpan(src, spanStart, spanEnd, dst, w, shift);
+  dst[head] = src[start];
+  writeInt32(dst, head + 1, w - head - 1);
+  dst[head + 5] = src[start + 5];
+  dst[head + 6] = src[start + 6];
+  out.pos = w;
+  return end;
 }
 
 export interface CopyTextFormat {
@@ -117,85 +194,157 @@ export interface CopyTextFormat {
 /** Per-column rewrite of a COPY text/csv field value; returns null for SQL NULL. */
 export type CopyFieldRewrite = ((value: string) => string | null) | null;
 
-/**
- * Rewrites one CopyData row (PostgreSQL sends one row per message in COPY TO).
- * Returns the new 'd' message.
- */
 /** Per-column rewrite of a COPY text field's bytes (unescaped); null result = SQL NULL. */
-export type CopyByteRewrite = ((raw: Buffer) => Buffer | null) | null;
+export type CopyByteRewrite = FieldRewrite;
 
 const NULL_MARKER = Buffer.from('\\N');
 
 /**
- * Fast path for the default text format (one-byte delimiter, NULL as \N):
- * finds field boundaries on the bytes, copies untouched fields as they are and
- * decodes only the fields it masks.
+ * Rewrites CopyData rows (PostgreSQL sends one row per message in COPY TO) of
+ * the default text format: a one-byte delimiter, NULL as \N. Works on the
+ * bytes: finds the boundaries of the fields up to the last masked one with
+ * indexOf (memchr), copies untouched fields and the rest of the row as they
+ * are, and decodes only masked fields that contain escapes.
  */
-export function rewriteCopyTextRow(message: Buffer, delimiter: number, masks: readonly CopyByteRewrite[], fallback: CopyByteRewrite): Buffer {
-  const end = message[message.length - 1] === 0x0a ? message.length - 1 : message.length;
-  // Pass 1: field boundaries, and the replacement of each masked field.
-  const bounds = fieldBounds;
-  let n = 0;
-  let start = 5;
-  for (let i = 5; i <= end; i++) {
-    const c = i < end ? message[i] : -1;
-    if (c === 0x5c) {
-      i++; // escaped byte: part of the field
-      continue;
+export class CopyTextRewriter {
+  /** Index of the last column with a mask: the rest of a row goes as one span. */
+  private readonly lastMasked: number;
+  /** Position of the next backslash at or after `scanFrom` in `scanned` (Infinity: none). */
+  private scanned: Buffer | undefined;
+  private nextBackslash = 0;
+
+  constructor(
+    private readonly delimiter: number,
+    /** One entry per column of the COPY (CopyOutResponse's column count). */
+    private readonly masks: readonly CopyByteRewrite[],
+  ) {
+    let last = -1;
+    masks.forEach((m, i) => {
+      if (m) last = i;
+    });
+    this.lastMasked = last;
+  }
+
+  /** Rewrites the CopyData message at src[start…] into `out`; returns the offset after it. */
+  row(src: Buffer, start: number, out: OutputArena): number {
+    const msgEnd = start + 1 + (readInt32(src, start + 1) >>> 0);
+    if (start + 5 > msgEnd || msgEnd > src.length) throw new RangeError('CopyData is truncated');
+    const end = src[msgEnd - 1] === 0x0a ? msgEnd - 1 : msgEnd;
+    const delimiter = this.delimiter;
+    const masks = this.masks;
+    if (src !== this.scanned) {
+      this.scanned = src;
+      this.nextBackslash = -1;
     }
-    if (c === -1 || c === delimiter) {
-      if (n + 2 > bounds.length) throw new Error('COPY row has more fields than a table can have');
-      bounds[n++] = start;
-      bounds[n++] = i;
-      start = i + 1;
+    // Pass 1: boundaries of the fields up to the last masked one; bound the size.
+    const bounds = fieldBounds;
+    const modes = rowModes;
+    const replaced = rowReplaced;
+    let fields = 0;
+    let fieldStart = start + 5;
+    let bound = msgEnd - start;
+    while (fields <= this.lastMasked) {
+      const fieldEnd = this.fieldEnd(src, fieldStart, end, delimiter);
+      const k = fields++;
+      bounds[2 * k] = fieldStart;
+      bounds[2 * k + 1] = fieldEnd;
+      const fn = masks[k];
+      if (!fn || (fieldEnd - fieldStart === 2 && src[fieldStart] === 0x5c && src[fieldStart + 1] === 0x4e /* \N: NULL stays NULL */)) {
+        modes[k] = KEEP;
+      } else if (fn.into && this.backslashFrom(src, fieldStart) >= fieldEnd) {
+        modes[k] = INTO;
+        // Room to escape what the mask wrote, should it need that (at most doubles it).
+        bound += 2 * fn.into.maxOut(fieldEnd - fieldStart) + 2;
+      } else {
+        const raw = src.subarray(fieldStart, fieldEnd);
+        const value = this.backslashFrom(src, fieldStart) < fieldEnd ? Buffer.from(textUnescape(raw.toString('utf8')), 'utf8') : raw;
+        const masked = fn(value);
+        const field = masked === null ? NULL_MARKER : escapeCopyText(masked, 0, masked.length, delimiter) ?? masked;
+        modes[k] = OUT;
+        replaced[k] = field;
+        bound += field.length;
+      }
+      if (fieldEnd >= end) break;
+      fieldStart = fieldEnd + 1;
+    }
+    // Pass 2: assemble in the arena.
+    const dst = out.reserve(bound);
+    const shift = out.offsetIn(src, dst);
+    const head = out.pos;
+    let w = head + 5;
+    for (let k = 0; k < fields; k++) {
+      if (k > 0) dst[w++] = delimiter;
+      const from = bounds[2 * k];
+      const to = bounds[2 * k + 1];
+      const mode = modes[k];
+      if (mode === KEEP) {
+        w += copySpan(src, from, to, dst, w, shift);
+      } else if (mode === INTO) {
+        const written = ((masks[k] as NonNullable<CopyByteRewrite>).into as FieldRewriteInto).write(src, from, to, dst, w);
+        if (written < 0) {
+          dst[w] = 0x5c;
+          dst[w + 1] = 0x4e;
+          w += 2;
+        } else {
+          const esc = escapeCopyText(dst, w, w + written, delimiter);
+          w += esc ? esc.copy(dst, w) : written;
+        }
+      } else {
+        const r = replaced[k] as Buffer;
+        replaced[k] = undefined;
+        w += copySpan(r, 0, r.length, dst, w);
+      }
+    }
+    // The fields after the last masked one (from its delimiter on) and the newline.
+    const rest = fields > 0 ? bounds[2 * fields - 1] : start + 5;
+    w += copySpan(src, rest, msgEnd, dst, w, shift);
+    dst[head] = 0x64; // 'd'
+    writeInt32(dst, head + 1, w - head - 1);
+    out.pos = w;
+    return msgEnd;
+  }
+
+  /** End of the field starting at `from`: the next delimiter not escaped by a backslash, or `end`. */
+  private fieldEnd(src: Buffer, from: number, end: number, delimiter: number): number {
+    let q = from;
+    for (;;) {
+      q = src.indexOf(delimiter, q);
+      if (q < 0 || q >= end) return end;
+      if (this.backslashFrom(src, from) > q) return q;
+      // An odd run of backslashes before it escapes it (\| is a backslash, then a delimiter).
+      let b = q - 1;
+      while (b >= from && src[b] === 0x5c) b--;
+      if (((q - 1 - b) & 1) === 0) return q;
+      q++;
     }
   }
-  const fields = n >> 1;
-  const lined = fields === masks.length;
-  const replaced: (Buffer | undefined)[] = [];
-  let size = 5 + (fields > 0 ? fields - 1 : 0) + (end < message.length ? 1 : 0);
-  for (let k = 0; k < fields; k++) {
-    const s0 = bounds[2 * k];
-    const e0 = bounds[2 * k + 1];
-    const fn = lined ? masks[k] : fallback;
-    if (!fn || (e0 - s0 === 2 && message[s0] === 0x5c && message[s0 + 1] === 0x4e /* \N: NULL stays NULL */)) {
-      replaced.push(undefined);
-      size += e0 - s0;
-      continue;
+
+  /** Position of the first backslash at or after `from` (Infinity: none); one memchr per backslash in the chunk. */
+  private backslashFrom(src: Buffer, from: number): number {
+    if (this.nextBackslash < from) {
+      const at = src.indexOf(0x5c, from);
+      this.nextBackslash = at < 0 ? Infinity : at;
     }
-    const raw = message.subarray(s0, e0);
-    const value = raw.includes(0x5c) ? Buffer.from(textUnescape(raw.toString('utf8')), 'utf8') : raw;
-    const out = fn(value);
-    const field = out === null ? NULL_MARKER : needsTextEscape(out, delimiter) ? Buffer.from(textEscape(out.toString('utf8'), String.fromCharCode(delimiter)), 'utf8') : out;
-    replaced.push(field);
-    size += field.length;
+    return this.nextBackslash;
   }
-  // Pass 2: assemble.
-  const msg = Buffer.allocUnsafe(size);
-  msg[0] = 0x64; // 'd'
-  msg.writeUInt32BE(size - 1, 1);
-  let w = 5;
-  for (let k = 0; k < fields; k++) {
-    if (k > 0) msg[w++] = delimiter;
-    const r = replaced[k];
-    if (r === undefined) w += message.copy(msg, w, bounds[2 * k], bounds[2 * k + 1]);
-    else w += r.copy(msg, w);
+}
+
+/** Escaped form of b[from, to) for COPY text, or undefined when it needs none. */
+function escapeCopyText(b: Buffer, from: number, to: number, delimiter: number): Buffer | undefined {
+  for (let i = from; i < to; i++) {
+    const c = b[i];
+    if (c === 0x5c || c === delimiter || c === 0x0a || c === 0x0d) {
+      return Buffer.from(textEscape(b.toString('utf8', from, to), String.fromCharCode(delimiter)), 'utf8');
+    }
   }
-  if (end < message.length) msg[w++] = 0x0a;
-  return msg;
+  return undefined;
 }
 
 /** Scratch space for field boundaries (rows are rewritten one at a time; a table has at most 1664 columns). */
 const fieldBounds = new Int32Array(4096);
 
-function needsTextEscape(b: Buffer, delimiter: number): boolean {
-  for (let i = 0; i < b.length; i++) {
-    const c = b[i];
-    if (c === 0x5c || c === delimiter || c === 0x0a || c === 0x0d) return true;
-  }
-  return false;
-}
 
+/** Rewrites one CopyData row of any text or csv format, through strings; returns the new 'd' message. */
 export function rewriteCopyRow(message: Buffer, fmt: CopyTextFormat, rewrites: readonly CopyFieldRewrite[], fallback: CopyFieldRewrite = null): Buffer {
   const text = message.toString('utf8', 5);
   const newline = text.endsWith('\r\n') ? '\r\n' : text.endsWith('\n') ? '\n' : '';
