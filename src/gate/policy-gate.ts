@@ -103,10 +103,18 @@ export class PolicyGate implements Gate {
    */
   private readonly planCache = new WeakMap<object, Map<string, { policy: Policy; catalog: CatalogSnapshot | undefined; plan: ResultPlan; event?: GateEvent }>>();
 
+  /** The last cached plan, found by identity: a session tends to run the same statement again and again. */
+  private lastPlan: { owner: object; fields: FieldDescription[]; policy: Policy; catalog: CatalogSnapshot | undefined; plan: ResultPlan; event?: GateEvent } | undefined;
+
   resultPlan(analysis: StatementAnalysis | undefined, fields: FieldDescription[]): ResultPlan {
     const catalog = this.ctx.catalog();
     const policy = this.ctx.policy();
     const owner: object = analysis ?? NO_ANALYSIS;
+    const last = this.lastPlan;
+    if (last && last.owner === owner && last.fields === fields && last.policy === policy && last.catalog === catalog) {
+      if (last.event) this.ctx.record?.(last.event);
+      return last.plan;
+    }
     let shapes = this.planCache.get(owner);
     if (!shapes) this.planCache.set(owner, (shapes = new Map()));
     const shape = fieldsKey(fields);
@@ -114,6 +122,7 @@ export class PolicyGate implements Gate {
     if (hit && hit.policy === policy && hit.catalog === catalog) {
       // Every decision is recorded, cached or not.
       if (hit.event) this.ctx.record?.(hit.event);
+      this.lastPlan = { owner, fields, policy, catalog, plan: hit.plan, event: hit.event };
       return hit.plan;
     }
     const { plan, cacheable, event } = this.computePlan(analysis, fields, catalog);
@@ -121,6 +130,7 @@ export class PolicyGate implements Gate {
     if (cacheable) {
       if (shapes.size > 64) shapes.clear();
       shapes.set(shape, { policy, catalog, plan, event });
+      this.lastPlan = { owner, fields, policy, catalog, plan, event };
     }
     return plan;
   }

@@ -20,7 +20,7 @@ const ALWAYS_ANALYZE = new Set(['into', 'copy', ...SIDE_CHANNEL_FUNCTIONS, ...SY
 const WORD = /[a-z_\u0080-\uffff][a-z0-9_$\u0080-\uffff]*/g;
 
 interface Vocabulary {
-  /** Plain identifiers (matched as words). */
+  /** Plain identifiers (matched as words), and ALWAYS_ANALYZE: one lookup per word. */
   words: Set<string>;
   /** Names that aren't plain identifiers (matched as substrings, quotes doubled too). */
   others: string[];
@@ -57,11 +57,34 @@ export function isHarmlessRead(sql: string, catalog: CatalogSnapshot, policy: Po
   if (semi >= 0 && lower.slice(semi + 1).trim() !== '') return false;
   if (lower.includes('u&')) return false;
   const vocab = vocabulary(catalog, policy);
-  for (const w of lower.match(WORD) ?? []) {
-    if (vocab.words.has(w) || ALWAYS_ANALYZE.has(w) || w.startsWith('lo_') || w.startsWith('dblink')) return false;
+  // Every word, as WORD would find them (a hand-written scan: no match array,
+  // no regex; this runs for every statement whose text changes, like literals).
+  const n = lower.length;
+  for (let i = 0; i < n; ) {
+    if (!isWordStart(lower.charCodeAt(i))) {
+      i++;
+      continue;
+    }
+    let j = i + 1;
+    while (j < n && isWordPart(lower.charCodeAt(j))) j++;
+    const w = lower.slice(i, j);
+    if (vocab.words.has(w)) return false;
+    const c = w.charCodeAt(0);
+    if ((c === 0x6c /* l */ && w.startsWith('lo_')) || (c === 0x64 /* d */ && w.startsWith('dblink'))) return false;
+    i = j;
   }
   for (const name of vocab.others) if (lower.includes(name)) return false;
   return true;
+}
+
+/** [a-z_\u0080-\uffff]: where a WORD starts. */
+function isWordStart(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || c === 0x5f || c >= 0x80;
+}
+
+/** [a-z0-9_$\u0080-\uffff]: what a WORD continues with. */
+function isWordPart(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x5f || c === 0x24 || c >= 0x80;
 }
 
 function vocabulary(catalog: CatalogSnapshot, policy: Policy): Vocabulary {
@@ -109,7 +132,7 @@ function vocabulary(catalog: CatalogSnapshot, policy: Policy): Vocabulary {
       }
     }
   }
-  const vocab: Vocabulary = { words: new Set(), others: [] };
+  const vocab: Vocabulary = { words: new Set(ALWAYS_ANALYZE), others: [] };
   for (const n of names) {
     if (/^[a-z_][a-z0-9_$]*$/.test(n)) vocab.words.add(n);
     else {
