@@ -43,8 +43,10 @@ export function screen(sql: string, catalog: CatalogSnapshot, policy: Policy): b
   let verdict = entry.verdicts.get(sql);
   if (verdict === undefined) {
     verdict = isHarmlessRead(sql, catalog, policy);
-    if (entry.verdicts.size >= 10_000) entry.verdicts.clear();
-    entry.verdicts.set(sql, verdict);
+    // Once full, keep what is there: statements that repeat were seen early, and
+    // texts that never repeat (a new literal each time) would only churn the
+    // map. It starts afresh with the next catalog snapshot.
+    if (entry.verdicts.size < 10_000) entry.verdicts.set(sql, verdict);
   }
   return verdict;
 }
