@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { CatalogSnapshot } from '../src/catalog/snapshot.js';
 import { analyzeSql, type StatementAnalysis } from '../src/sql/analyze.js';
 import { loadParser } from '../src/sql/parse.js';
+import { valueSources } from '../src/sql/lineage.js';
 
 // app.users(id 1, ssn 2, email 3, name 4); app.orders(id 1, user_id 2, total 3);
 // app.users_2024 inherits app.users; app.v_users = view over users.
@@ -61,8 +62,11 @@ describe('lineage', () => {
     expect(outs('select row_to_json(u) from users u')?.[0][1]).toBe('100:1,100:2,100:3,100:4');
     expect(outs('select to_jsonb(u.*) from users u')?.[0][1]).toBe('100:1,100:2,100:3,100:4');
   });
-  it('views resolve to base columns', () => {
-    expect(outs('select * from app.v_users')).toEqual([['uid', '100:1', true], ['tag', '100:2', false]]);
+  it('views resolve to base columns, and carry their own column keys for policy entries on them', () => {
+    expect(outs('select * from app.v_users')).toEqual([['uid', '100:1,300:1', true], ['tag', '100:2,300:2', false]]);
+    const [uid, tag] = one('select * from app.v_users').outputs ?? [];
+    expect(valueSources(uid.sources, catalog)).toEqual(['100:1']);
+    expect(valueSources(tag.sources, catalog)).toEqual(['100:2']);
   });
   it('hazards: filters, copies, functions', () => {
     expect(hazards("select id from users where ssn = '1'")).toEqual([['filter', 'WHERE', '100:2']]);

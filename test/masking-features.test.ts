@@ -154,6 +154,34 @@ describe('partitioned tables', () => {
   });
 });
 
+describe('policy entries on view columns', () => {
+  it('mask reads through the view (plain, derived, whole row, COPY) and refuse filters on them; the table itself stays as the policy says', async () => {
+    await withClient({ ...superConfig(), database: DB }, async (c) => {
+      await c.query(`CREATE TABLE app.contacts (id int, email text);
+        INSERT INTO app.contacts VALUES (1, 'carol.white@example.net');
+        CREATE VIEW app.v_contacts AS SELECT id, email AS contact FROM app.contacts;
+        GRANT SELECT ON app.contacts, app.v_contacts TO PUBLIC;`);
+    });
+    const file = path.join(dir, 'view-entry.yaml');
+    writeFileSync(file, 'version: 1\ncolumns:\n  app.v_contacts.contact: { class: email, mask: email }\n');
+    const proxy = await startMaskingProxy(file);
+    try {
+      await withClient(clientAs(proxy.port, 'analyst', DB), async (c) => {
+        expect((await c.query('SELECT contact FROM app.v_contacts')).rows[0].contact).toBe('***@example.net');
+        expect((await c.query('SELECT upper(contact) AS u FROM app.v_contacts')).rows[0].u).toBe('[REDACTED]');
+        expect(JSON.stringify((await c.query('SELECT v FROM app.v_contacts v')).rows)).not.toContain('carol');
+        expect(JSON.stringify((await c.query('SELECT * FROM (SELECT contact AS x FROM app.v_contacts) s')).rows)).not.toContain('carol');
+        await expect(c.query("SELECT id FROM app.v_contacts WHERE contact LIKE 'carol%'")).rejects.toMatchObject({ code: '42501' });
+        // The policy names only the view column: the table read directly is not covered.
+        expect((await c.query('SELECT email FROM app.contacts')).rows[0].email).toBe('carol.white@example.net');
+      });
+      expect(await runCopyOut(proxy.port, 'COPY (SELECT * FROM app.v_contacts) TO STDOUT')).toBe('1\t***@example.net\n');
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
 describe('COPY text with other delimiters and escapes', () => {
   it('masks fields that contain the delimiter, backslashes and newlines, and keeps the others byte for byte', async () => {
     await withClient({ ...superConfig(), database: DB }, async (c) => {

@@ -4,7 +4,7 @@ import { PolicyGate, type GateEvent } from '../gate/policy-gate.js';
 import { loadPolicy, resolveHashKey } from '../policy/index.js';
 import { analyzeSql } from '../sql/analyze.js';
 import { loadParser } from '../sql/parse.js';
-import { parseColumnKey } from '../sql/lineage.js';
+import { parseColumnKey, valueSources } from '../sql/lineage.js';
 import type { FieldDescription } from '../wire/results.js';
 import type { CheckOutput } from './policy-check.js';
 
@@ -50,7 +50,8 @@ export async function explain(opts: { dsn: string; user: string; policyFile: str
     }
     // The wire layer's view of each column: a plain reference carries its table OID.
     const fields: FieldDescription[] = outputs.map((o) => {
-      const key = o.direct && o.sources.size === 1 ? parseColumnKey([...o.sources][0]) : undefined;
+      const values = valueSources(o.sources, catalog);
+      const key = o.direct && values.length === 1 ? parseColumnKey(values[0]) : undefined;
       const typeOid = key ? catalog.relation(key.rel)?.columns.find((c) => c.attnum === key.attnum)?.typeOid ?? 25 : 25;
       return { name: o.name, tableOid: key?.rel ?? 0, attnum: key?.attnum ?? 0, typeOid, typeModifier: -1, format: 0 };
     });

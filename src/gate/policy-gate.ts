@@ -19,7 +19,7 @@ import {
   type Policy,
 } from '../policy/index.js';
 import type { StatementAnalysis } from '../sql/analyze.js';
-import { LineageContext, parseColumnKey, type ColumnKey, type Hazard } from '../sql/lineage.js';
+import { LineageContext, parseColumnKey, valueSources, type ColumnKey, type Hazard } from '../sql/lineage.js';
 import type { CopyPlan, Gate, Refusal, ResultPlan } from '../proxy/gate.js';
 import type { CopyByteRewrite, CopyFieldRewrite, FieldDescription, FieldRewrite } from '../wire/results.js';
 
@@ -152,7 +152,8 @@ export class PolicyGate implements Gate {
     fields.forEach((field, i) => {
       const sources = new Set<ColumnKey>(aligned ? outputs[i].sources : everything);
       if (field.tableOid !== 0 && catalog) for (const k of wireSources(catalog, field)) sources.add(k);
-      const direct = aligned ? outputs[i].direct && sources.size === 1 : field.tableOid !== 0 && sources.size === 1;
+      const single = valueSources(sources, catalog).length === 1;
+      const direct = aligned ? outputs[i].direct && single : field.tableOid !== 0 && single;
       const decision = this.decideColumn(sources, direct, catalog);
       if (decision.sources.some((s) => s.source.kind === 'grant')) cacheable = false;
       if (decision.action === 'raw') {
@@ -183,7 +184,8 @@ export class PolicyGate implements Gate {
     const fallback: CopyFieldRewrite = fallbackDecision.action === 'raw' ? null : () => null;
     const outputs = analysis.shapeUncertain ? (analysis.outputs ?? []).map((o) => ({ ...o, sources: all, direct: false })) : analysis.outputs ?? [];
     for (const out of outputs) {
-      const decision = this.decideColumn(out.sources, out.direct && out.sources.size === 1, catalog);
+      const values = valueSources(out.sources, catalog);
+      const decision = this.decideColumn(out.sources, out.direct && values.length === 1, catalog);
       if (decision.action === 'raw') {
         rewrites.push(null);
         byteRewrites.push(null);
@@ -192,8 +194,8 @@ export class PolicyGate implements Gate {
       masks = true;
       const spec: MaskSpec = decision.action === 'mask' ? decision.mask : { kind: 'null' };
       let typeOid = TEXT_OID;
-      if (out.direct && catalog) {
-        const { rel, attnum } = parseColumnKey([...out.sources][0]);
+      if (out.direct && catalog && values.length === 1) {
+        const { rel, attnum } = parseColumnKey(values[0]);
         typeOid = catalog.baseType(catalog.relation(rel)?.columns.find((c) => c.attnum === attnum)?.typeOid ?? TEXT_OID);
       } else if (spec.kind !== 'redact' && spec.kind !== 'null') {
         typeOid = TEXT_OID;
@@ -307,7 +309,7 @@ export class PolicyGate implements Gate {
     if (refs.unknown) {
       return { action: 'mask', mask: { kind: 'null' }, filter: 'deny', source: { kind: 'unprotected' }, sources: [], reason: 'derived from a view pgveil could not parse: masked (fail closed)' };
     }
-    return decide({ ...base, columns: refs.columns, direct: direct && refs.columns.length <= 1 });
+    return decide({ ...base, columns: refs.columns, aliases: refs.viewColumns, direct: direct && refs.columns.length - refs.viewColumns <= 1 });
   }
 
   /**
@@ -315,9 +317,10 @@ export class PolicyGate implements Gate {
    * partition is named by its own relation and by every ancestor, so a
    * policy on the parent covers its children.
    */
-  private refsOf(sources: Set<ColumnKey>, catalog: CatalogSnapshot): { columns: ColumnRef[]; unknown: boolean; system: boolean } {
+  private refsOf(sources: Set<ColumnKey>, catalog: CatalogSnapshot): { columns: ColumnRef[]; viewColumns: number; unknown: boolean; system: boolean } {
     const policy = this.ctx.policy();
     const columns: ColumnRef[] = [];
+    let viewColumns = 0;
     let unknown = false;
     let system = false;
     for (const key of sources) {
@@ -333,6 +336,14 @@ export class PolicyGate implements Gate {
       const info = catalog.relation(rel);
       const col = info?.columns.find((c) => c.attnum === attnum);
       if (!info || !col) continue;
+      if (info.viewDefinition !== undefined) {
+        // A view column only matters when the policy names it; its value is
+        // that of the table columns beside it in `sources`.
+        if (resolveColumn(policy, info.schema, info.name, col.name) === undefined) continue;
+        columns.push({ schema: info.schema, table: info.name, column: col.name });
+        viewColumns++;
+        continue;
+      }
       const candidates: ColumnRef[] = [{ schema: info.schema, table: info.name, column: col.name }];
       for (const a of info.ancestors) {
         const parent = catalog.relation(a);
@@ -341,7 +352,7 @@ export class PolicyGate implements Gate {
       const ruled = candidates.find((c) => resolveColumn(policy, c.schema, c.table, c.column) !== undefined);
       columns.push(ruled ?? candidates[0]);
     }
-    return { columns, unknown, system };
+    return { columns, viewColumns, unknown, system };
   }
 
   private maskedColumns(analysis: StatementAnalysis, catalog: CatalogSnapshot): string[] {

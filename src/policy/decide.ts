@@ -110,6 +110,12 @@ export interface DecideInput {
   readonly now: Date;
   /** The result column is exactly the value of its single source. Default false (derived). */
   readonly direct?: boolean;
+  /**
+   * How many of `columns` name the same value again: the view columns it was
+   * read through, when the policy has entries for them. They don't make a
+   * direct result derived.
+   */
+  readonly aliases?: number;
   /** 'client' (default): the values reach the client through the proxy. 'opaque': they go somewhere the proxy can't mask. */
   readonly sink?: 'client' | 'opaque';
 }
@@ -274,7 +280,7 @@ export function decide(input: DecideInput): Decision {
     };
   }
   const rule = strictest.rule;
-  if (input.direct === true && sources.length === 1) {
+  if (input.direct === true && sources.length - (input.aliases ?? 0) === 1) {
     return { action: 'mask', mask: rule.mask, filter, source: strictest.source, sources, reason: maskedReasons };
   }
   const mask: MaskSpec = isConstantMask(rule.mask) ? rule.mask : { kind: 'redact' };

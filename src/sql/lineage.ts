@@ -11,12 +11,29 @@
  */
 import type { CatalogSnapshot, RelationInfo } from '../catalog/snapshot.js';
 
-/** "relOid:attnum" of a base-table column. */
+/**
+ * "relOid:attnum" of a table column. Columns of views ride along too: a value
+ * read through a view carries the view column's key beside the keys of the
+ * table columns it comes from, so a policy entry on the view column applies.
+ * Such keys name the same value again; see valueSources.
+ */
 export type ColumnKey = string;
 export const columnKey = (rel: number, attnum: number): ColumnKey => `${rel}:${attnum}`;
 export function parseColumnKey(key: ColumnKey): { rel: number; attnum: number } {
   const i = key.indexOf(':');
   return { rel: Number(key.slice(0, i)), attnum: Number(key.slice(i + 1)) };
+}
+
+/** The keys that are not view columns: how many distinct values an output is computed from. */
+export function valueSources(sources: Iterable<ColumnKey>, catalog: CatalogSnapshot | undefined): ColumnKey[] {
+  const out: ColumnKey[] = [];
+  for (const key of sources) {
+    const i = key.indexOf(':');
+    const rel = i > 0 ? Number(key.slice(0, i)) : NaN;
+    if (!Number.isNaN(rel) && catalog?.relation(rel)?.viewDefinition !== undefined) continue;
+    out.push(key);
+  }
+  return out;
 }
 
 export interface OutputColumn {
@@ -441,7 +458,12 @@ export class LineageContext {
       const parsed = parseStatements(rel.viewDefinition as string);
       const sub = new LineageContext(this.catalog);
       sub.viewStack.push(...this.viewStack);
-      cols = (sub.statement(parsed[0].stmt) ?? []).map((c, i) => ({ name: rel.columns[i]?.name ?? c.name, sources: c.sources, direct: c.direct }));
+      cols = (sub.statement(parsed[0].stmt) ?? []).map((c, i) => {
+        const own = rel.columns[i];
+        // The view column's own key, for policy entries that name it (see ColumnKey).
+        if (own) c.sources.add(columnKey(rel.oid, own.attnum));
+        return { name: own?.name ?? c.name, sources: c.sources, direct: c.direct };
+      });
       for (const r of sub.relations) this.relations.add(r);
       // A view's own predicates run for every reader; they are the view owner's
       // choice, not an inference by the reader. What it reads from system views
