@@ -8,6 +8,7 @@ import { CatalogManager } from '../catalog/manager.js';
 import { connectionFor } from '../catalog/dsn.js';
 import { policyCheck } from './policy-check.js';
 import { explain } from './explain.js';
+import { scan, type ScanFlags } from './scan.js';
 import {
   ConfigError,
   readConfigFile,
@@ -93,6 +94,22 @@ export async function main(argv: string[]): Promise<number> {
         stdio.err(`pgveil explain: ${err instanceof PolicyError ? err.message : err.message}`);
         return EXIT_USAGE;
       });
+    });
+
+  program
+    .command('scan')
+    .description('find columns that look sensitive (PII, secrets) by sampling every table and view read-only; write a catalog and a suggested policy; --check exits 1 when a policy misses some')
+    .requiredOption('--dsn <url>', 'postgres://USER@HOST:PORT/DATABASE to scan (PGPASSWORD etc. are honoured)')
+    .option('--schemas <list>', 'comma-separated schemas or globs, "Quoted" for mixed case (default: every non-system schema)')
+    .option('--sample <n>', 'rows sampled per table or view', '1000')
+    .option('--timeout <duration>', 'statement timeout per sampled relation; slower ones are skipped', '30s')
+    .option('--out <file>', 'write the YAML catalog here (default: stdout)')
+    .option('--policy-out <file>', 'write a suggested policy (class and mask per sensitive column) here')
+    .option('--check <policy>', 'exit 1 and list the sensitive columns this policy does not mask')
+    .option('-q, --quiet', 'no progress bar and no summary on stderr')
+    .addHelpText('after', '\nExit codes: 0 done, 1 --check found uncovered columns, 2 the scan could not run.\nThe catalog never contains sampled values.')
+    .action((o: ScanFlags) => {
+      running = scan(o, { ...stdio, progress: process.stderr });
     });
 
   program
