@@ -287,8 +287,10 @@ function partialFn(spec: PartialMask, bpchar: boolean): MaskFn {
     return asciiInto(raw, 0, raw.length, out, 0) < 0 ? unicode(raw) : out;
   };
   return withInto(fn, {
-    // A code point (1–4 bytes) becomes itself or the mask character (1–4 bytes).
-    maxOut: (len) => (maskAscii ? len : 4 * len),
+    // Each input byte yields at most one code point: itself, the mask character
+    // (up to 4 bytes) or, for bytes that aren't UTF-8 (a LATIN1 client, a
+    // SQL_ASCII database), U+FFFD (3 bytes). Only all-ASCII values are sized exactly.
+    maxOut: (len) => 4 * len,
     write: (src, start, end, dst, at) => {
       const n = maskAscii ? asciiInto(src, start, end, dst, at) : -2;
       return n === -2 ? viaBuffer(unicode, src, start, end, dst, at) : n;

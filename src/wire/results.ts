@@ -111,6 +111,7 @@ export function rewriteDataRow(src: Buffer, start: number, rewrites: readonly Fi
   const end = start + 1 + (readInt32(src, start + 1) >>> 0);
   if (start + 7 > end || end > src.length) throw new RangeError('DataRow is truncated');
   const count = (src[start + 5] << 8) | src[start + 6];
+  if (count > rowStarts.length) throw new RangeError(`DataRow has ${count} fields, more than a table can have`);
   // Pass 1: locate fields; bound the size (masks with a fast form) or mask now (the others).
   const starts = rowStarts;
   const lengths = rowLengths;
@@ -165,7 +166,10 @@ export function rewriteDataRow(src: Buffer, start: number, rewrites: readonly Fi
     let n: number;
     if (mode === INTO) {
       const from = starts[i] + 4;
-      n = ((rewrites[i] as NonNullable<FieldRewrite>).into as FieldRewriteInto).write(src, from, from + lengths[i], dst, w + 4);
+      const into = (rewrites[i] as NonNullable<FieldRewrite>).into as FieldRewriteInto;
+      n = into.write(src, from, from + lengths[i], dst, w + 4);
+      // Past its bound a mask would have written over rows not yet rewritten: end the session.
+      if (n > into.maxOut(lengths[i])) throw new RangeError('a mask wrote more than its bound');
     } else {
       const r = replaced[i] as Buffer | null;
       replaced[i] = undefined;
@@ -211,7 +215,8 @@ export class CopyTextRewriter {
   private readonly lastMasked: number;
   /** Position of the next backslash at or after `scanFrom` in `scanned` (Infinity: none). */
   private scanned: Buffer | undefined;
-  private nextBackslash = 0;
+  private nextBackslash = -1;
+  private searchedFrom = 0;
 
   constructor(
     private readonly delimiter: number,
@@ -280,7 +285,9 @@ export class CopyTextRewriter {
       if (mode === KEEP) {
         w += copySpan(src, from, to, dst, w, shift);
       } else if (mode === INTO) {
-        const written = ((masks[k] as NonNullable<CopyByteRewrite>).into as FieldRewriteInto).write(src, from, to, dst, w);
+        const into = (masks[k] as NonNullable<CopyByteRewrite>).into as FieldRewriteInto;
+        const written = into.write(src, from, to, dst, w);
+        if (written > into.maxOut(to - from)) throw new RangeError('a mask wrote more than its bound');
         if (written < 0) {
           dst[w] = 0x5c;
           dst[w + 1] = 0x4e;
@@ -321,8 +328,10 @@ export class CopyTextRewriter {
 
   /** Position of the first backslash at or after `from` (Infinity: none); one memchr per backslash in the chunk. */
   private backslashFrom(src: Buffer, from: number): number {
-    if (this.nextBackslash < from) {
+    // The answer holds for every position from where it was searched up to the backslash found.
+    if (this.nextBackslash < from || from < this.searchedFrom) {
       const at = src.indexOf(0x5c, from);
+      this.searchedFrom = from;
       this.nextBackslash = at < 0 ? Infinity : at;
     }
     return this.nextBackslash;
