@@ -3,8 +3,8 @@
 // adds: the protocol guard (src/proxy/guard.ts) with a PolicyGate and the
 // example policy judging pgbench -S traffic (which touches no sensitive
 // column), fed the messages of one transaction at a time as the session would.
-// Prints µs per transaction for -M simple (a new literal every time) and -M
-// prepared. Needs dist/ (npm run build).
+// Prints µs per transaction for -M simple (a new literal every time), -M
+// extended and -M prepared. Needs dist/ (npm run build).
 //
 //   node bench/guard-micro.js [--tx N]
 import { readFileSync } from 'node:fs';
@@ -112,6 +112,27 @@ function preparedTx(g, i) {
   g.serverMessage(0x5a, ready, true);
 }
 
+// -M extended: the unnamed statement parsed again for every transaction.
+const parseUnnamed = msg('P', Buffer.concat([cstr(''), cstr(`${SQL}$1`), i16(0)]));
+const bindUnnamed = Array.from({ length: VARIANTS }, (_, i) => {
+  const aid = String(1 + ((i * 7919) % 1_000_000));
+  return msg('B', Buffer.concat([cstr(''), cstr(''), i16(0), i16(1), i32(aid.length), Buffer.from(aid), i16(0)]));
+});
+const describePortal = msg('D', Buffer.concat([Buffer.from('P'), cstr('')]));
+
+function extendedTx(g, i) {
+  g.clientMessage(0x50, Buffer.from(parseUnnamed));
+  g.clientMessage(0x42, Buffer.from(bindUnnamed[i % VARIANTS]), true);
+  g.clientMessage(0x44, describePortal, true);
+  g.clientMessage(0x45, execute, true);
+  g.clientMessage(0x53, sync, true);
+  g.serverMessage(0x31, parseComplete, true);
+  g.serverMessage(0x32, bindComplete, true);
+  g.serverMessage(0x54, Buffer.from(rowDescription), true);
+  g.serverMessage(0x43, commandComplete, true);
+  g.serverMessage(0x5a, ready, true);
+}
+
 function measure(name, setup, tx) {
   const { guard } = newGuard();
   setup(guard);
@@ -127,6 +148,7 @@ function measure(name, setup, tx) {
 
 const results = [
   measure('simple (Q, T, C, Z)', () => undefined, simpleTx),
+  measure('extended (P, B, D, E, S, 1, 2, T, C, Z)', () => undefined, extendedTx),
   measure('prepared (B, E, S, 2, C, Z)', (g) => {
     g.clientMessage(0x50, parse);
     g.clientMessage(0x44, describe, true);

@@ -34,20 +34,34 @@ export const HARMLESS_READ: AnalysisResult = Object.freeze({
   statements: [Object.freeze({ kind: 'query', nodeType: 'SelectStmt', outputs: undefined, hazards: [], relations: [], unresolved: [] })],
 }) as AnalysisResult;
 
-const screened = new WeakMap<CatalogSnapshot, { policy: Policy; verdicts: Map<string, boolean> }>();
+/**
+ * Verdicts per statement text, in two generations: when the young one is
+ * full it becomes the old one and a fresh one starts; a text found in the old
+ * generation moves back to the young. Texts that repeat stay; texts that never
+ * do (a new literal each time) pass through without pushing the others out.
+ */
+interface Verdicts {
+  policy: Policy;
+  young: Map<string, boolean>;
+  old: Map<string, boolean>;
+}
+
+/** Small enough to stay in the CPU's caches: a lookup in a large map costs more than the screen. */
+const GENERATION = 512;
+const screened = new WeakMap<CatalogSnapshot, Verdicts>();
 
 /** isHarmlessRead, remembered per statement text (prepared and ORM statements repeat). */
 export function screen(sql: string, catalog: CatalogSnapshot, policy: Policy): boolean {
-  let entry = screened.get(catalog);
-  if (!entry || entry.policy !== policy) screened.set(catalog, (entry = { policy, verdicts: new Map() }));
-  let verdict = entry.verdicts.get(sql);
-  if (verdict === undefined) {
-    verdict = isHarmlessRead(sql, catalog, policy);
-    // Once full, keep what is there: statements that repeat were seen early, and
-    // texts that never repeat (a new literal each time) would only churn the
-    // map. It starts afresh with the next catalog snapshot.
-    if (entry.verdicts.size < 10_000) entry.verdicts.set(sql, verdict);
+  let v = screened.get(catalog);
+  if (!v || v.policy !== policy) screened.set(catalog, (v = { policy, young: new Map(), old: new Map() }));
+  let verdict = v.young.get(sql);
+  if (verdict !== undefined) return verdict;
+  verdict = v.old.get(sql) ?? isHarmlessRead(sql, catalog, policy);
+  if (v.young.size >= GENERATION) {
+    v.old = v.young;
+    v.young = new Map();
   }
+  v.young.set(sql, verdict);
   return verdict;
 }
 

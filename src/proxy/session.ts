@@ -516,13 +516,17 @@ export class Session {
       if (!wait && catalogs) {
         // Names the catalog doesn't know may be relations created since it was read.
         const result = this.analyze(statementText(type, message));
-        const snapshot = catalogs.current(database);
-        if (result.ok && snapshot && Date.now() - snapshot.loadedAt.getTime() > 1_000) {
-          wait = result.statements.some((st) => st.unresolved.length > 0 || st.prepared?.unresolved.length || st.cursorQuery?.unresolved.length);
-          if (wait) catalogs.invalidate(database);
+        // (A read the screen passed names only relations the catalog knows, and changes nothing.)
+        if (result.ok && result !== HARMLESS_READ) {
+          const unresolved = result.statements.some((st) => st.unresolved.length > 0 || st.prepared?.unresolved.length || st.cursorQuery?.unresolved.length);
+          const snapshot = catalogs.current(database);
+          if (unresolved && snapshot && Date.now() - snapshot.loadedAt.getTime() > 1_000) {
+            wait = true;
+            catalogs.invalidate(database);
+          }
+          // DDL, and code that can run DDL (DO, CALL), change what the catalog must say.
+          if (result.statements.some((st) => st.kind === 'ddl' || st.nodeType === 'DoStmt' || st.nodeType === 'CallStmt')) this.ddlPending = true;
         }
-        // DDL, and code that can run DDL (DO, CALL), change what the catalog must say.
-        if (result.ok && result.statements.some((st) => st.kind === 'ddl' || st.nodeType === 'DoStmt' || st.nodeType === 'CallStmt')) this.ddlPending = true;
       }
       if (wait && catalogs) {
         // Hold this request and everything after it until the catalog is read:
