@@ -16,32 +16,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Framer, Rule, ruleTable, type FramerSink, type RuleTable } from '../src/wire/framer.js';
+import { Rng } from './support/rng.js';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-class Rng {
-  private readonly next: () => number;
-  constructor(readonly seed: number) {
-    this.next = mulberry32(seed);
-  }
-  int(max: number): number {
-    return Math.floor(this.next() * max);
-  }
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)];
-  }
-}
 
 function fail(message: string): never {
   throw new Error(message);

@@ -26,40 +26,11 @@ import {
 } from '../src/wire/results.js';
 import { compileMask, OID, type FieldFormat, type MaskSpec } from '../src/masking/index.js';
 import { textLimit, typeFamily } from '../src/masking/types.js';
+import { Rng } from './support/rng.js';
 
 // ---------------------------------------------------------------- PRNG & generators
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-class Rng {
-  private readonly next: () => number;
-  constructor(readonly seed: number) {
-    this.next = mulberry32(seed);
-  }
-  /** 0 ≤ n < max */
-  int(max: number): number {
-    return Math.floor(this.next() * max);
-  }
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)];
-  }
-  bytes(n: number): Buffer {
-    const b = Buffer.allocUnsafe(n);
-    for (let i = 0; i < n; i++) b[i] = this.int(256);
-    return b;
-  }
-}
 
 const ALNUM = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 /** The separators partial() keeps, plus tab. */

@@ -12,6 +12,7 @@ import { RawConnection, fields, message, query } from './support/raw.js';
 import { pgInfo, startProxy, superConfig, withClient, type RunningProxy } from './support/proxy.js';
 import { freePort } from './support/net.js';
 import { AUTH_USERS } from './support/pg-info.js';
+import { prng } from '../src/util/prng.js';
 
 const TRUST = AUTH_USERS.trust.user;
 const PROTOCOL_3_0 = 196608;
@@ -427,17 +428,6 @@ describe('cancel', () => {
 
 // ---- fuzz ------------------------------------------------------------------------
 
-/** mulberry32: small, fast, deterministic. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const FRONTEND = 'BCdcfDEHFPpQSX';
 

@@ -29,20 +29,10 @@ import {
 } from '../src/scan/detectors.js';
 import { analyzeName, nameTokens, splitIdentifier } from '../src/scan/name-hints.js';
 import type { ColumnSample, Finding, PiiClass } from '../src/scan/types.js';
+import { prng } from '../src/util/prng.js';
 
 // ---------------------------------------------------------------- synthetic data
 
-/** mulberry32: small, fast, seedable. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Gen {
   private readonly r: () => number;

@@ -1,19 +1,10 @@
 /** Synthetic PII for the demo: deterministic, realistic in shape, belonging to nobody. */
+import { prng } from '../util/prng.js';
 
 const FIRST = ['Alice', 'Bruno', 'Chen', 'Dana', 'Emeka', 'Farah', 'Goran', 'Hana', 'Ivan', 'Jia', 'Kofi', 'Lena', 'Mateo', 'Nadia', 'Omar', 'Priya'];
 const LAST = ['Smith', 'Okafor', 'Nguyen', 'Kowalski', 'Silva', 'Haddad', 'Ivanova', 'Tanaka', 'Moreau', 'Larsen', 'Rossi', 'Khan'];
 const STREETS = ['Maple St', 'Harbor Rd', 'Elm Ave', 'Station Sq', 'Mill Lane', 'Oak Ct'];
 
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function luhnComplete(prefix: string): string {
   let sum = 0;

@@ -179,10 +179,15 @@ function finish(c: Column, o: Outcome): Finding | null {
 
 // ---------------------------------------------------------------- email, phone
 
-function scoreEmail(c: Column): Finding | null {
+/** A class told by one value test: confident from `minShare` of matching values on, `low`..`high` as the share grows. */
+function scoreByTest(c: Column, cls: PiiClass, test: (v: string) => boolean, detector: string, minShare: number, low: number, high: number): Finding | null {
   const n = c.values.length;
-  const m = count(c.values, isEmailAddress);
-  return finish(c, { cls: 'email', matched: m, valueConf: byShare(n ? m / n : 0, 0.5, 0.7, 0.95), detector: 'value:email', hintMinShare: 0.3 });
+  const m = count(c.values, test);
+  return finish(c, { cls, matched: m, valueConf: byShare(n ? m / n : 0, minShare, low, high), detector, hintMinShare: 0.3 });
+}
+
+function scoreEmail(c: Column): Finding | null {
+  return scoreByTest(c, 'email', isEmailAddress, 'value:email', 0.5, 0.7, 0.95);
 }
 
 function scorePhone(c: Column): Finding | null {
@@ -271,9 +276,7 @@ function scoreCard(c: Column): Finding | null {
 }
 
 function scoreIban(c: Column): Finding | null {
-  const n = c.values.length;
-  const m = count(c.values, isIban);
-  return finish(c, { cls: 'iban', matched: m, valueConf: byShare(n ? m / n : 0, 0.5, 0.75, 0.95), detector: 'value:iban', hintMinShare: 0.3 });
+  return scoreByTest(c, 'iban', isIban, 'value:iban', 0.5, 0.75, 0.95);
 }
 
 // ---------------------------------------------------------------- IP addresses

@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { PiiClass } from '../../src/scan/types.js';
+import { prng } from '../../src/util/prng.js';
 
 export const SCAN_DB = 'scan_fixture';
 /** A login without superuser rights: SELECT on everything except app.hr_notes. */
@@ -70,16 +71,6 @@ export const EXPECTED_SKIPS: Readonly<Record<string, string>> = {
 
 // ---------------------------------------------------------------- values
 
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const FIRST = ['Alice', 'Bruno', 'Chen', 'Dana', 'Emeka', 'Farah', 'Goran', 'Hana', 'Ivan', 'Jia', 'Kofi', 'Lena', 'Mateo', 'Nadia',
   'Omar', 'Priya', 'Quentin', 'Rosa', 'Sven', 'Tomoko', 'Umar', 'Valeria', 'Wei', 'Ximena', 'Yusuf', 'Zofia', 'Aaron', 'Beatriz',
