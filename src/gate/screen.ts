@@ -11,7 +11,7 @@
  */
 import type { CatalogSnapshot } from '../catalog/snapshot.js';
 import { resolveColumn, type Policy } from '../policy/index.js';
-import type { AnalysisResult } from '../sql/analyze.js';
+import { readingFunctions, type AnalysisResult } from '../sql/analyze.js';
 import { LineageContext, QUERY_STRING_FUNCTIONS, SIDE_CHANNEL_FUNCTIONS, SYSTEM_LEAK_RELATIONS } from '../sql/lineage.js';
 
 const FAST_STARTS = new Set(['select', 'with', 'values', 'table']);
@@ -148,6 +148,8 @@ function vocabulary(catalog: CatalogSnapshot, policy: Policy): Vocabulary {
       }
     }
   }
+  // Functions that may change client_encoding or standard_conforming_strings need the full analysis too.
+  for (const n of readingFunctions(catalog)) names.add(n);
   const vocab: Vocabulary = { words: new Set(ALWAYS_ANALYZE), others: [] };
   for (const n of names) {
     if (/^[a-z_][a-z0-9_$]*$/.test(n)) vocab.words.add(n);

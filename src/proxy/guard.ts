@@ -17,6 +17,7 @@ import { decodeErrorFields, encodeErrorResponse } from '../wire/messages.js';
 import {
   RowDescriptionMemo,
   rewriteCopyRow,
+  appendMessage,
   CopyTextRewriter,
   type CopyByteRewrite,
   rewriteDataRow,
@@ -26,14 +27,14 @@ import {
 import type { CopyPlan, Gate, Refusal, ResultPlan } from './gate.js';
 
 type Pending =
-  | { kind: 'query'; statements: StatementAnalysis[]; index: number }
+  | { kind: 'query'; statements: StatementAnalysis[]; index: number; changesReading?: boolean }
   | { kind: 'parse'; name: string; statement: PreparedStatement }
   | { kind: 'bind'; portal: string; value: Portal }
   | { kind: 'describe'; target: 'S' | 'P'; name: string; swallow: boolean; statement?: PreparedStatement; portal?: Portal }
   | { kind: 'execute'; portal: string; value: Portal | undefined }
   | { kind: 'close' }
-  | { kind: 'sync' }
-  | { kind: 'function'; analysis: StatementAnalysis | undefined }
+  | { kind: 'sync'; changesReading?: boolean }
+  | { kind: 'function'; analysis: StatementAnalysis | undefined; changesReading?: boolean }
   | { kind: 'inject'; build: () => Buffer[] };
 
 interface PreparedStatement {
@@ -88,6 +89,11 @@ interface CopyOut {
   /** The byte-level fast path, for the default text format. */
   text: CopyTextRewriter | undefined;
 }
+
+const READING_UNKNOWN: Refusal = {
+  message: 'pgveil refuses this statement: an earlier statement of the same query or pipeline may change client_encoding or standard_conforming_strings, so pgveil cannot tell how the server will read it or write its results',
+  hint: 'Send the statement after the answer to the one that changes the setting (its ReadyForQuery), or in a query of its own.',
+};
 
 const EMPTY_PLAN: ResultPlan = { rewrites: [], masks: false };
 
@@ -177,6 +183,17 @@ export class Guard {
   /** The server's view of how statement text is to be read (ParameterStatus). */
   private clientEncoding = 'UTF8';
   private standardStrings = true;
+  /** An Execute that may change how text is read was sent; the next Sync's answer settles it. */
+  private readingChangeBeforeSync = false;
+
+  /**
+   * Whether a request on its way may change client_encoding or
+   * standard_conforming_strings. The server reports the new values just before
+   * the ReadyForQuery that answers it; until then the settings are unknown.
+   */
+  private readingUnknown(): boolean {
+    return this.readingChangeBeforeSync || this.fifo.some((e) => (e.kind === 'query' || e.kind === 'sync' || e.kind === 'function') && e.changesReading === true);
+  }
 
   parameterStatus(name: string, value: string): void {
     if (name === 'client_encoding') this.clientEncoding = value.toUpperCase();
@@ -190,6 +207,7 @@ export class Guard {
    * encoding) could be read differently by the server: refuse it.
    */
   private unreadable(sql: string): Refusal | undefined {
+    if (this.readingUnknown() && (sql.includes('\\') || /[^\x00-\x7f]/.test(sql))) return READING_UNKNOWN;
     if (!this.standardStrings && sql.includes('\\')) {
       return { message: 'pgveil refuses statements with backslashes while standard_conforming_strings is off', hint: 'SET standard_conforming_strings = on' };
     }
@@ -200,7 +218,8 @@ export class Guard {
   }
 
   /** Masked values are produced as UTF-8: refuse results with masked columns in another client encoding. */
-  private encodingRefusal(analysis: StatementAnalysis): Refusal | undefined {
+  private encodingRefusal(analysis: StatementAnalysis, readingUnknown = this.readingUnknown()): Refusal | undefined {
+    if (readingUnknown && this.hooks.gate().scrubErrors(analysis)) return READING_UNKNOWN;
     if (this.clientEncoding === 'UTF8' || !this.hooks.gate().scrubErrors(analysis)) return undefined;
     return { message: `pgveil masks values only with client_encoding UTF8 (it is ${this.clientEncoding})`, hint: "SET client_encoding = 'UTF8'" };
   }
@@ -248,7 +267,8 @@ export class Guard {
           return;
         }
         this.skipUntilSync = false;
-        this.push({ kind: 'sync' }, msg);
+        this.push({ kind: 'sync', changesReading: this.readingChangeBeforeSync }, msg);
+        this.readingChangeBeforeSync = false;
         this.updateRules();
         return;
       case 0x63 /* c CopyDone */:
@@ -260,7 +280,8 @@ export class Guard {
         const oid = msg.readUInt32BE(5);
         const refusal = this.hooks.gate().functionCallRefusal(oid);
         if (refusal) return this.refuseWhole(refusal);
-        this.push({ kind: 'function', analysis: undefined }, msg);
+        // Any function may be set_config: until its answer, settings are unknown.
+        this.push({ kind: 'function', analysis: undefined, changesReading: true }, msg);
         return;
       }
       default:
@@ -276,12 +297,17 @@ export class Guard {
     const gate = this.hooks.gate();
     if (!result.ok) return this.refuseWhole(gate.unparseable(result.error));
     // A multi-statement query runs as one unit: refuse all of it if any part is refused.
+    // After a statement that may change how text is read and results written,
+    // the rest of the query can't be judged with the settings known now.
+    let changesReading = false;
     for (const st of result.statements) {
-      const refusal = gate.refusal(this.effective(st)) ?? this.encodingRefusal(this.effective(st));
+      if (changesReading && (sql.includes('\\') || /[^\x00-\x7f]/.test(sql))) return this.refuseWhole(READING_UNKNOWN);
+      const refusal = gate.refusal(this.effective(st)) ?? this.encodingRefusal(this.effective(st), changesReading || this.readingUnknown());
       if (refusal) return this.refuseWhole(refusal);
+      changesReading ||= this.changesReading(st);
     }
     this.noteSent(result.statements);
-    this.push({ kind: 'query', statements: result.statements, index: 0 }, msg);
+    this.push({ kind: 'query', statements: result.statements, index: 0, changesReading }, msg);
   }
 
   /** Answers a refused simple query (or FunctionCall) without involving the server. */
@@ -421,8 +447,16 @@ export class Guard {
       this.hooks.toUpstream(describe);
       portal.describeRequested = true;
     }
+    const analysis = this.portalAnalysis(portal);
+    if (analysis && this.changesReading(analysis)) this.readingChangeBeforeSync = true;
     this.push({ kind: 'execute', portal: name, value: portal }, msg);
     this.updateRules();
+  }
+
+  /** Whether running `st` may change client_encoding or standard_conforming_strings (see StatementAnalysis). */
+  private changesReading(st: StatementAnalysis): boolean {
+    // EXECUTE of a prepared SET, say: what matters is what it runs.
+    return st.changesReading === true || this.effective(st).changesReading === true;
   }
 
   /** For EXECUTE / FETCH the analysis that matters is that of the prepared statement / cursor. */
@@ -563,7 +597,8 @@ export class Guard {
         this.txStatus = msg[5];
         if (this.txStatus === 0x49 /* I */ && !this.hasCursors()) this.scrubSticky = false;
         this.endResultSet();
-        // Everything up to the request that earned this Z is answered.
+        // Everything up to the request that earned this Z is answered, and the
+        // ParameterStatus messages before it told what settings it changed.
         while (this.fifo.length) {
           const e = this.fifo[0];
           if (e.kind === 'sync' || e.kind === 'query' || e.kind === 'function') {
@@ -700,7 +735,7 @@ export class Guard {
       }
       const next = o + 1 + src.readUInt32BE(o + 1);
       if (type === 0x64 /* d */ && this.copy) this.copyRow(this.copy, src, o, next, out);
-      else this.hooks.toClient(src.subarray(o, next));
+      else appendMessage(src, o, next, out);
       o = next;
     }
     this.hooks.commitClientArena();
@@ -709,7 +744,7 @@ export class Guard {
   private copyRow(copy: CopyOut, src: Buffer, start: number, end: number, out: OutputArena): void {
     if (copy.headerPending) {
       copy.headerPending = false;
-      return this.hooks.toClient(src.subarray(start, end));
+      return appendMessage(src, start, end, out);
     }
     if (copy.text) {
       copy.text.row(src, start, out);

@@ -51,6 +51,13 @@ export interface StatementAnalysis {
   copy?: CopyFormat & { toFile: boolean };
   /** The outputs may not line up one to one with the result's columns. */
   shapeUncertain?: boolean;
+  /**
+   * It may change how the server reads statement text or writes results
+   * (client_encoding, standard_conforming_strings): PostgreSQL reports such a
+   * change only before the next ReadyForQuery, so what follows it in the same
+   * query or pipeline can't be judged with the settings pgveil knows.
+   */
+  changesReading?: boolean;
 }
 
 export type AnalysisResult =
@@ -91,7 +98,48 @@ function analyzeUncached(sql: string, catalog: CatalogSnapshot): AnalysisResult 
   }
   const statements = parsed.map((p) => analyzeStatement(p.stmt, catalog));
   if (parsed.length > 1) markSameQueryUses(sql, parsed, statements);
+  markReadingChanges(sql, parsed, statements, catalog);
   return { ok: true, statements };
+}
+
+/** Words that name the settings, or ways to change settings from inside a statement. */
+const READING_WORDS = ['client_encoding', 'standard_conforming_strings', 'set_config', 'names'];
+
+/**
+ * Which statements may change client_encoding or standard_conforming_strings:
+ * SET/RESET of them (RESET ALL, DISCARD ALL too), set_config(), DO and CALL,
+ * and calls of server-side code that mentions them or runs dynamic SQL.
+ * Judged on words: it may say yes too often, never no wrongly.
+ */
+function markReadingChanges(sql: string, parsed: ParsedStatement[], statements: StatementAnalysis[], catalog: CatalogSnapshot): void {
+  const bytes = parsed.length > 1 ? Buffer.from(sql, 'utf8') : undefined;
+  const risky = readingFunctions(catalog);
+  parsed.forEach((p, i) => {
+    const st = statements[i];
+    const text = (bytes ? bytes.toString('utf8', p.location, p.length === undefined ? bytes.length : p.location + p.length) : sql).toLowerCase();
+    const words = new Set(text.match(/[a-z_][a-z0-9_$]*/g) ?? []);
+    const changes =
+      st.nodeType === 'DoStmt' || st.nodeType === 'CallStmt' || st.nodeType === 'DiscardStmt' ||
+      (st.nodeType === 'VariableSetStmt' && (words.has('all') || READING_WORDS.some((w) => words.has(w)))) ||
+      words.has('set_config') || [...words].some((w) => risky.has(w));
+    if (changes) statements[i] = { ...st, changesReading: true };
+  });
+}
+
+const readingFunctionCache = new WeakMap<CatalogSnapshot, Set<string>>();
+
+/** Names of user functions whose bodies mention the settings or set_config, or run dynamic SQL. */
+export function readingFunctions(catalog: CatalogSnapshot): Set<string> {
+  let names = readingFunctionCache.get(catalog);
+  if (names) return names;
+  names = new Set();
+  for (const fn of catalog.data.functions) {
+    if (fn.language === 'internal' || fn.language === 'c') continue;
+    const body = fn.body.toLowerCase();
+    if (READING_WORDS.some((w) => body.includes(w)) || /\bexecute\b/.test(body) || (fn.language !== 'sql' && fn.language !== 'plpgsql')) names.add(fn.name.toLowerCase());
+  }
+  readingFunctionCache.set(catalog, names);
+  return names;
 }
 
 /**

@@ -154,8 +154,9 @@ export class LineageContext {
       const left = this.select(stmt.larg as Node, outer, scope.ctes);
       const right = this.select(stmt.rarg as Node, outer, scope.ctes);
       const cols = left.map((c, i) => ({ name: c.name, sources: union(c.sources, right[i]?.sources), direct: false }));
-      // UNION / INTERSECT / EXCEPT without ALL compare rows: an equality oracle.
-      if (!stmt.all) this.hazard('filter', op.replace('SETOP_', ''), unionAll(cols.map((c) => c.sources)));
+      // UNION without ALL de-duplicates and INTERSECT / EXCEPT (with ALL too)
+      // match rows: each compares values, an equality oracle.
+      if (!stmt.all || op !== 'SETOP_UNION') this.hazard('filter', `${op.replace('SETOP_', '')}${stmt.all ? ' ALL' : ''}`, unionAll(cols.map((c) => c.sources)));
       this.sortAndLimit(stmt, scope, cols);
       return cols;
     }
@@ -230,15 +231,34 @@ export class LineageContext {
             cols = next;
             if (!grew) break;
           }
+          // A recursive UNION without ALL drops rows equal to earlier ones: it compares them.
+          if (!sel.all) this.hazard('filter', 'recursive UNION', unionAll(cols.map((c) => c.sources)));
+          this.cycleHazard(cte, cols);
           scope.ctes.set(name, withSearchCycle(cte, cols));
         } else {
-          scope.ctes.set(name, withSearchCycle(cte, rename(this.select(sel, scope, scope.ctes))));
+          const cols = rename(this.select(sel, scope, scope.ctes));
+          this.cycleHazard(cte, cols);
+          scope.ctes.set(name, withSearchCycle(cte, cols));
         }
       } else {
         // Data-modifying CTE: INSERT/UPDATE/DELETE ... RETURNING.
         scope.ctes.set(name, rename(this.statement(query, scope) ?? []));
       }
     }
+  }
+
+  /**
+   * CYCLE compares the values of its columns row by row: when the recursion
+   * stops tells whether they were equal, an inference channel. (SEARCH only
+   * builds an ordering column from them, which is masked like any derived
+   * value, and sorting by it is an ORDER BY like any other.)
+   */
+  private cycleHazard(cte: Node, cols: RangeColumn[]): void {
+    const cycle = cte.cycle_clause as Node | undefined;
+    const cc = (cycle?.CTECycleClause as Node | undefined) ?? cycle;
+    if (!cc) return;
+    const names = ((cc.cycle_col_list as Node[] | undefined) ?? []).map(strOf);
+    this.hazard('filter', 'CYCLE', unionAll(cols.filter((c) => names.includes(c.name)).map((c) => c.sources)));
   }
 
   /** Any statement node; returns its result columns, or undefined when it returns none. */

@@ -91,6 +91,16 @@ export function copySpan(src: Buffer, from: number, to: number, dst: Buffer, at:
   return n;
 }
 
+/**
+ * Appends src[start, end) to `out` unchanged: messages met among rewritten rows
+ * must be copied too, because `src` may be the arena's staging area, which the
+ * next run overwrites while what was queued may still be waiting to be written.
+ */
+export function appendMessage(src: Buffer, start: number, end: number, out: OutputArena): void {
+  const dst = out.reserve(end - start);
+  out.pos += copySpan(src, start, end, dst, out.pos, out.offsetIn(src, dst));
+}
+
 function writeInt32(dst: Buffer, at: number, v: number): void {
   dst[at] = v >>> 24;
   dst[at + 1] = v >>> 16;
@@ -304,6 +314,14 @@ export class CopyTextRewriter {
     }
     // The fields after the last masked one (from its delimiter on) and the newline.
     const rest = fields > 0 ? bounds[2 * fields - 1] : start + 5;
+    // Every row has exactly the announced columns. A row read otherwise (bytes
+    // of another encoding taken for a delimiter or an escape) would put values
+    // under the wrong masks: stop rather than guess.
+    if (this.lastMasked >= 0) {
+      let total = fields;
+      for (let at = rest; at < end; total++) at = this.fieldEnd(src, at + 1, end, delimiter);
+      if (total !== masks.length) throw new RangeError(`COPY row has ${total} fields where ${masks.length} were announced`);
+    }
     w += copySpan(src, rest, msgEnd, dst, w, shift);
     dst[head] = 0x64; // 'd'
     writeInt32(dst, head + 1, w - head - 1);
