@@ -5,11 +5,15 @@
  * for precision and recall.
  */
 import { describe, expect, it } from 'vitest';
-import { SENSITIVE_CONFIDENCE, classifyColumn, parsePgArray, typeFamily } from '../src/scan/classify.js';
+import { SENSITIVE_CONFIDENCE, classifyColumn, parsePgArray, parseTruncatedJson, typeFamily } from '../src/scan/classify.js';
 import {
   cardIssuer,
+  e164DigitsValid,
   findPiiInText,
+  ipKind,
   ipVersion,
+  isBase32Secret,
+  isDistinctivePostalCode,
   isApiKey,
   isCardNumber,
   isEmail,
@@ -21,6 +25,7 @@ import {
   isPrivateKey,
   isUuid,
   luhnValid,
+  nanpValid,
   parseDate,
   parseSsn,
   personNameShape,
@@ -265,8 +270,19 @@ describe('US SSN', () => {
     expect(text?.confidence).toBeGreaterThanOrEqual(SENSITIVE_CONFIDENCE);
     expect(text?.confidence).toBeLessThan(0.8);
     const ints = bare.map((v) => String(Number(v)));
-    expect(classesOf(col('c1', ints, 'integer'))).toEqual([]);
     expect(classesOf(col('ssn', ints, 'integer'))).toEqual(['ssn']);
+    // Under a neutral name, integers need the leading-zero signature of SSNs: some 7–8 digit
+    // values (areas 001–099) among 9-digit ones, all obeying the SSA rules. Then weaker than text.
+    const int = top(col('c1', ints, 'integer'));
+    expect(int?.class).toBe('ssn');
+    expect(int?.confidence).toBeGreaterThanOrEqual(SENSITIVE_CONFIDENCE);
+    expect(int?.confidence).toBeLessThan(text?.confidence ?? 0);
+    // 9-digit ids below 900,000,000 with no short values obey the rules too, but stay a near miss.
+    const ids = g.many(200, () => String(g.int(100_000_000, 899_999_999)));
+    expect(classesOf(col('c1', ids, 'integer'))).toEqual([]);
+    // So do 8-digit ids (all "short") and ids over the whole 9-digit range (areas 900+).
+    expect(classesOf(col('c1', g.many(200, () => String(g.int(10_000_000, 99_999_999))), 'integer'))).toEqual([]);
+    expect(classesOf(col('c1', g.many(200, () => String(g.int(1, 999_999_999))), 'integer'))).toEqual([]);
   });
 });
 
@@ -888,5 +904,276 @@ describe('fixture: PII under misleading names and look-alike decoys', () => {
     for (let i = 0; i < 5; i++) for (const c of columns) classifyColumn(c.sample);
     // ~60 columns × 200 values × 5 rounds.
     expect(Date.now() - start).toBeLessThan(5000);
+  });
+});
+
+// ---------------------------------------------------------------- held-out findings
+
+/** E.164 digits without `+`, as a bigint column stores them. */
+function e164Digits(g: Gen): string {
+  return g.pick([
+    () => `1${g.int(201, 989)}${g.int(200, 999)}${g.digits(4)}`,
+    () => `447${g.int(400, 999)}${g.digits(6)}`,
+    () => `49${g.pick(['151', '160', '170', '176'])}${g.digits(8)}`,
+    () => `33${g.int(6, 7)}${g.digits(8)}`,
+    () => `34${g.int(6, 7)}${g.digits(8)}`,
+    () => `316${g.digits(8)}`,
+  ])();
+}
+
+const RARE_FIRST = ['Zephyrine', 'Quillon', 'Thandiwe', 'Oisín', 'Bartholomew', 'Ximena', 'Leocadia', 'Ignatius', 'Perpetua', 'Evander'];
+const RARE_LAST = ['Vantongeren', 'Abernathy', 'Okonkwo', 'Szczepański', 'Featherstonehaugh', 'Quennell', 'Ravensworth', 'Umberfield'];
+
+describe('phones as numbers and in national formats', () => {
+  it('check E.164 digits without `+` against country codes and national lengths', () => {
+    for (const v of ['14155552671', '447911123456', '4915123456789', '33612345678', '34612345678', '31612345678', '8613812345678']) expect(e164DigitsValid(v), v).toBe(true);
+    // Unassigned code, wrong national length, NANP area/exchange starting with 0/1, too long.
+    for (const v of ['999123456789', '4479111234567', '10155552671', '14151552671', '3361234567', '1234567890123456']) expect(e164DigitsValid(v), v).toBe(false);
+    expect(nanpValid('4158672291')).toBe(true);
+    expect(nanpValid('5551234567')).toBe(false); // exchange 123
+  });
+  it('know national formats without trunk prefix, and leave thousands-grouped digits to the column', () => {
+    for (const v of ['91 123 45 67', '22 34 56 78', '612 34 56 78']) expect(phoneKind(v), v).toBe('strong');
+    expect(phoneKind('612 345 678')).toBe('grouped');
+    for (const v of ['447911123456', '612345678']) expect(phoneKind(v), v).toBe('weak');
+    for (const v of ['123-4567-89', '12-3456-78', '1 234 567', '12 34 56 78']) expect(phoneKind(v), v).toBeNull();
+  });
+  it('bigint phone numbers: found under a phone name (sms_number, 60% NULL) and, spread and valid, under a neutral one', () => {
+    const g = new Gen(101);
+    const sms = g.many(200, () => (g.chance(0.6) ? null : e164Digits(g)));
+    expect(top(col('sms_number', sms, 'bigint'))).toMatchObject({ class: 'phone', matchRate: 1 });
+    expect(classesOf(col('sms_number', sms, 'bigint'))).toEqual(['phone']);
+    expect(classesOf(col('msisdn', sms, 'numeric(15,0)'))).toEqual(['phone']);
+    const values = g.many(200, () => e164Digits(g));
+    expect(classesOf(col('c1', values, 'bigint'))).toEqual(['phone']);
+    expect(top(col('c1', values, 'bigint'))?.detector).toBe('value:phone_digits');
+    expect(classesOf(col('c1', g.many(200, () => `${g.int(201, 989)}${g.int(200, 999)}${g.digits(4)}`), 'bigint'))).toEqual(['phone']);
+  });
+  it('bigint ids, timestamps and counters are not phones', () => {
+    const g = new Gen(102);
+    for (const len of [10, 11, 12, 13]) {
+      const ids = g.many(200, () => `${g.int(1, 9)}${g.digits(len - 1)}`);
+      expect(classesOf(col('c1', ids, 'bigint')), `${len} digits`).toEqual([]);
+    }
+    // Even uniform ids whose first digit is 2–9 (72–80% pass the NANP rules by chance).
+    expect(classesOf(col('c1', g.many(200, () => `${g.int(2, 9)}${g.digits(9)}`), 'bigint'))).toEqual([]);
+    // Ids in sequence, and millisecond/second timestamps.
+    expect(classesOf(col('c1', g.many(200, (i) => String(14_155_552_671 + i * 3)), 'bigint'))).toEqual([]);
+    expect(classesOf(col('c1', g.many(200, () => String(1_700_000_000_000 + g.int(0, 1e9))), 'bigint'))).toEqual([]);
+    expect(classesOf(col('c1', g.many(200, () => String(1_700_000_000 + g.int(0, 1e8))), 'bigint'))).toEqual([]);
+    // Too few values to tell.
+    expect(classesOf(col('c1', g.many(12, () => e164Digits(g)), 'bigint'))).toEqual([]);
+    // Check-digit ids that happen to fit a numbering plan.
+    expect(classesOf(col('c1', g.many(200, () => luhnComplete(`${g.int(201, 989)}${g.int(200, 999)}${g.digits(3)}`)), 'bigint'))).toEqual([]);
+  });
+  it('Spanish and other national numbers under a neutral name; amounts with thousands separators are not phones', () => {
+    const g = new Gen(103);
+    expect(classesOf(col('c1', g.many(200, () => `${g.int(6, 7)}${g.digits(2)} ${g.digits(3)} ${g.digits(3)}`)))).toEqual(['phone']);
+    expect(classesOf(col('c2', g.many(200, () => `${g.pick(['91', '93', '96', '95'])} ${g.digits(3)} ${g.digits(2)} ${g.digits(2)}`)))).toEqual(['phone']);
+    // Amounts spread over orders of magnitude, printed with spaces as thousands separators.
+    const amounts = g.many(200, () => g.int(1, 10 ** g.int(3, 10)).toLocaleString('fr-FR').replace(/\s/g, ' '));
+    expect(classesOf(col('c3', amounts))).toEqual([]);
+    // Company numbers printed 3-3-3 (French SIREN) carry a Luhn check digit: identifiers.
+    const siren = g.many(200, () => luhnComplete(`${g.int(3, 9)}${g.digits(7)}`).replace(/^(\d{3})(\d{3})(\d{3})$/, '$1 $2 $3'));
+    expect(classesOf(col('c4', siren))).toEqual([]);
+    expect(classesOf(col('c5', siren.map((v) => v.replace(/ /g, ''))))).toEqual([]);
+  });
+  it('part numbers shaped like NANP numbers break the numbering plan and are not phones; real ones are', () => {
+    const g = new Gen(104);
+    const parts = g.many(200, () => `${g.digits(3)}-${g.digits(3)}-${g.digits(4)}`);
+    expect(classesOf(col('c1', parts))).toEqual([]);
+    expect(classesOf(col('part_no', parts))).toEqual([]);
+    const real = g.many(200, () => `${g.int(201, 989)}-${g.int(200, 999)}-${g.digits(4)}`);
+    expect(classesOf(col('c1', real))).toEqual(['phone']);
+    // Under a phone name sloppy test numbers (555-123-4567) still count.
+    expect(classesOf(col('phone', parts))).toEqual(['phone']);
+  });
+  it('name hints for text-message and mobile numbers', () => {
+    for (const name of ['sms_number', 'sms', 'msisdn', 'fax', 'whatsapp', 'celular', 'telefoon', 'rufnummer']) expect(analyzeName(name).positive.get('phone') ?? 0, name).toBeGreaterThanOrEqual(0.5);
+    for (const name of ['mobile', 'cell', 'handy']) expect(analyzeName(name).positive.has('phone'), name).toBe(true);
+    for (const name of ['sms_enabled', 'sms_sent_at', 'sms_count', 'sms_template']) expect(analyzeName(name).positive.has('phone'), name).toBe(false);
+  });
+});
+
+describe('person names with forms of address, under weak or role names, and in capitals', () => {
+  it('shapes know honorifics before a name', () => {
+    expect(personNameShape('Dr. Jane Roe')).toMatchObject({ words: ['jane', 'roe'], titled: true });
+    expect(personNameShape('Mrs Smith')?.titled).toBe(true);
+    expect(personNameShape('Herr Müller')?.titled).toBe(true);
+    expect(personNameShape('John Smith Jr.')?.titled).toBe(false);
+    expect(personNameShape('Dr.')).toBeNull();
+  });
+  it('"Dr. First Last" under provider_name and under a neutral name', () => {
+    const g = new Gen(111);
+    const doctors = g.many(200, () => `${g.pick(['Dr.', 'Dr', 'Prof.'])} ${g.pick(RARE_FIRST)} ${g.pick(RARE_LAST)}`);
+    expect(classesOf(col('provider_name', doctors, 'text', 'appointments'))).toEqual(['person_name']);
+    expect(top(col('c1', doctors))).toMatchObject({ class: 'person_name', detector: 'value:honorific' });
+    expect(classesOf(col('c1', doctors))).toEqual(['person_name']);
+    expect(classesOf(col('payer_name', g.many(200, () => `${g.pick(RARE_FIRST)} ${g.pick(RARE_LAST)}`)))).toEqual(['person_name']);
+    // A small clinic: a handful of doctors over many appointments.
+    const few = g.many(6, () => `Dr. ${g.pick(RARE_FIRST)} ${g.pick(RARE_LAST)}`);
+    const appointments = g.many(200, () => g.pick(few));
+    expect(classesOf(col('provider_name', appointments))).toEqual(['person_name']);
+    expect(classesOf(col('doctor', appointments))).toEqual(['person_name']);
+    expect(classesOf(col('provider', g.many(200, () => g.pick(['Google', 'GitHub', 'Microsoft', 'Apple']))))).toEqual([]);
+    expect(classesOf(col('doctor', g.many(200, () => String(g.int(1, 40))), 'integer'))).toEqual([]);
+  });
+  it('a provider or carrier that is an organisation is not a person', () => {
+    const g = new Gen(112);
+    const orgs = g.many(200, () => `${g.pick(['Blue', 'United', 'Summit', 'Harbor', 'Atlas'])} ${g.pick(['Health', 'Care', 'Medical', 'Mutual'])} ${g.pick(['Group', 'Partners', 'Network', 'Plan'])}`);
+    expect(classesOf(col('provider_name', orgs))).toEqual([]);
+    expect(classesOf(col('insurance_provider', orgs))).toEqual([]);
+    expect(classesOf(col('c1', orgs))).toEqual([]);
+    // Titles of things are not forms of address.
+    expect(classesOf(col('c2', g.many(200, () => `${g.pick(['Dr', 'Mr'])} ${g.pick(['Pepper', 'Clean', 'Muscle', 'Noodle'])}`)))).toEqual([]);
+  });
+  it('names in capitals: common names count under a neutral name, capitalised statuses and cities do not', () => {
+    const g = new Gen(113);
+    expect(classesOf(col('c1', g.many(200, () => fullName(g).toUpperCase())))).toEqual(['person_name']);
+    expect(classesOf(col('c2', g.many(200, () => `${g.pick(LAST).toUpperCase()}, ${g.pick(FIRST)}`)))).toEqual(['person_name']);
+    expect(classesOf(col('c3', g.many(200, () => g.pick(['ACTIVE', 'PENDING', 'CLOSED', 'ON HOLD']))))).toEqual([]);
+    expect(classesOf(col('c4', g.many(200, () => g.pick(['PARIS', 'BERLIN', 'AUSTIN', 'MADRID', 'TOKYO', 'LAGOS', 'LIMA', 'OSLO', 'DENVER', 'CHICAGO', 'JACKSON', 'MADISON', 'CHARLOTTE']))))).toEqual([]);
+  });
+});
+
+describe('second-factor secrets', () => {
+  it('name hints: recovery/backup codes, OTP/TOTP seeds, 2FA', () => {
+    for (const name of ['recovery_codes', 'backup_codes', 'mfa_secret', 'totp_secret', 'totp_seed', 'totp', 'otp_secret', '2fa_code', 'mfaRecoveryCodes', 'seed_phrase']) {
+      expect(analyzeName(name).positive.get('secret') ?? 0, name).toBeGreaterThanOrEqual(0.5);
+    }
+    expect(nameTokens('2fa_secret')).toEqual(['2fa', 'secret']);
+    for (const name of ['mfa', '2fa']) expect(analyzeName(name).positive.get('secret'), name).toBeLessThan(0.5);
+    for (const name of ['mfa_enabled', 'totp_enabled', 'recovery_codes_generated_at', 'otp_sent_at', 'mfa_method', 'recovery_email']) {
+      expect(analyzeName(name).positive.has('secret'), name).toBe(false);
+    }
+  });
+  it('recovery codes in a text[] column, mostly NULL', () => {
+    const g = new Gen(121);
+    const lower = 'abcdefghijklmnopqrstuvwxyz0123456789';
+    const arrays = g.many(200, () => (g.chance(0.7) ? null : `{${g.many(8, () => `${g.chars(5, lower)}-${g.chars(5, lower)}`).join(',')}}`));
+    expect(classesOf(col('recovery_codes', arrays, 'text[]'))).toEqual(['secret']);
+    expect(classesOf(col('backup_codes', arrays, 'text[]'))).toEqual(['secret']);
+    // Codes of that shape under a neutral name may as well be coupons or licence keys.
+    expect(classesOf(col('c1', arrays, 'text[]'))).toEqual([]);
+    expect(classesOf(col('recovery_codes_used', g.many(200, () => String(g.int(0, 8))), 'integer'))).toEqual([]);
+  });
+  it('TOTP base32 seeds under a neutral name; Crockford ids and words are not', () => {
+    const g = new Gen(122);
+    const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+    expect(isBase32Secret('JBSWY3DPEHPK3PXP')).toBe(true);
+    expect(isBase32Secret('jbsw y3dp ehpk 3pxp')).toBe(true);
+    for (const v of ['ABCDEFGHIJKLMNOPQRSTUVWXYZ', '2345672345672345', 'CUSTOMERACCOUNT2NUMBER', '01ARZ3NDEKTSV4RRFFQ69G5FAV', 'short2AB']) expect(isBase32Secret(v), v).toBe(false);
+    expect(classesOf(col('c1', g.many(200, () => g.chars(32, B32))))).toEqual(['secret']);
+    expect(top(col('c1', g.many(200, () => g.chars(32, B32))))?.detector).toBe('value:base32_key');
+    expect(classesOf(col('c2', g.many(200, () => g.chars(16, B32))))).toEqual(['secret']);
+    const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+    expect(classesOf(col('c3', g.many(200, () => `01${g.chars(24, CROCKFORD)}`)))).toEqual([]);
+    expect(classesOf(col('public_id', g.many(200, () => g.chars(32, B32))))).toEqual([]);
+  });
+});
+
+describe('digests of credentials', () => {
+  it('a digest of a generated token or key is not a secret; a digest of a password or PIN is', () => {
+    const g = new Gen(131);
+    const sha = g.many(200, () => g.chars(64, HEX));
+    for (const name of ['token_sha256', 'api_key_hash', 'hashed_token', 'refresh_token_digest', 'secret_hash', 'session_token_hmac', 'tokenHash']) {
+      expect(classifyColumn(col(name, sha)), name).toEqual([]);
+      expect(analyzeName(name).digestLike, name).toBe(true);
+    }
+    for (const name of ['password_hash', 'hashed_password', 'password_digest', 'pin_hash', 'passphrase_sha256', 'pwd_hash']) {
+      expect(classesOf(col(name, sha)), name).toEqual(['secret']);
+    }
+    // The token itself stays a secret whatever its alphabet.
+    expect(classesOf(col('reset_token', sha))).toEqual(['secret']);
+    expect(classesOf(col('api_token', sha))).toEqual(['secret']);
+    // A crypt-format hash is a password hash by its values, whatever the name says.
+    expect(classesOf(col('token_hash', g.many(200, () => bcrypt(g))))).toEqual(['secret']);
+    // The nearest secret word decides: the hash of a reset token, not of a password.
+    expect(classifyColumn(col('password_reset_token_hash', sha))).toEqual([]);
+  });
+});
+
+describe('networks are not addresses', () => {
+  it('ipKind tells hosts from ranges', () => {
+    expect(ipKind('203.0.113.7')).toBe('host');
+    expect(ipKind('203.0.113.7/32')).toBe('host');
+    expect(ipKind('2001:db8::1/128')).toBe('host');
+    expect(ipKind('10.0.0.0/8')).toBe('network');
+    expect(ipKind('2001:db8::/32')).toBe('network');
+    expect(ipKind('0.0.0.0/0')).toBe('network');
+    expect(ipKind('not an ip')).toBeNull();
+  });
+  it('cidr and inet columns of ranges, or named like networks, are not ip_address by type alone', () => {
+    const g = new Gen(141);
+    const ranges = g.many(200, () => g.pick(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', `10.${g.int(0, 255)}.0.0/16`, `10.${g.int(0, 255)}.${g.int(0, 255)}.0/24`]));
+    expect(classesOf(col('allowed_cidr', ranges, 'cidr'))).toEqual([]);
+    expect(classesOf(col('f1', ranges, 'cidr'))).toEqual([]);
+    expect(classesOf(col('f1', ranges, 'inet'))).toEqual([]);
+    expect(classesOf(col('f1', ranges))).toEqual([]);
+    const hosts = g.many(200, () => ipv4(g));
+    expect(classesOf(col('subnet', hosts, 'inet'))).toEqual([]);
+    expect(classesOf(col('allowed_ips', hosts.map((h) => `${h}/32`), 'cidr'))).toEqual(['ip_address']);
+    expect(classesOf(col('f1', hosts, 'inet'))).toEqual(['ip_address']);
+    expect(classesOf(col('client_ip', hosts, 'inet'))).toEqual(['ip_address']);
+    expect(classesOf(col('f1', [null, null], 'cidr'))).toEqual([]);
+    expect(classesOf(col('f1', [null, null], 'inet'))).toEqual(['ip_address']);
+  });
+});
+
+describe('postal codes in distinctive formats', () => {
+  it('the formats', () => {
+    for (const v of ['SW1A 1AA', 'M1 1AE', 'EC1A 1BB', 'K1A 0B1', 'H2X1Y4', '1234 AB', '1011AB', 'D02 X285', '94105-1234']) expect(isDistinctivePostalCode(v), v).toBe(true);
+    for (const v of ['94105', '12345', 'AB12 CDE', '0123 AB', 'sw1a 1aa', 'SW1A1AA2']) expect(isDistinctivePostalCode(v), v).toBe(false);
+  });
+  it('are postal codes under an address-like name and near misses under a neutral one', () => {
+    const g = new Gen(151);
+    const gb = g.many(200, () => `${g.pick(['SW', 'EC', 'W', 'N', 'M', 'B', 'LS'])}${g.int(1, 20)} ${g.int(0, 9)}${g.chars(2, 'ABDEFGHJLNPQRSTUWXYZ')}`);
+    const ca = g.many(200, () => `${g.pick(['K', 'M', 'H', 'V'])}${g.int(0, 9)}${g.pick(['A', 'B', 'C'])} ${g.int(0, 9)}${g.pick(['A', 'B', 'G'])}${g.int(0, 9)}`);
+    const nl = g.many(200, () => `${g.int(1011, 9999)} ${g.chars(2, 'ABCDEGHJKLMN')}`);
+    for (const [label, values] of [['gb', gb], ['ca', ca], ['nl', nl]] as const) {
+      expect(classesOf(col('shipping_code', values)), label).toEqual(['postal_code']);
+      expect(classesOf(col('address_pc', values)), label).toEqual(['postal_code']);
+      expect(classesOf(col('postcode', values)), label).toEqual(['postal_code']);
+      expect(classesOf(col('c1', values)), label).toEqual([]);
+      expect(top(col('c1', values)), label).toMatchObject({ class: 'postal_code', detector: 'value:postal_format' });
+    }
+    // Five digits under an address name are still anything.
+    expect(classesOf(col('shipping_code', g.many(200, () => pad(g.int(1001, 99950), 5))))).toEqual([]);
+  });
+});
+
+describe('truncated JSON documents', () => {
+  it('are read up to the cut, with their paths', () => {
+    expect(parseTruncatedJson('{"by":{"email":"a@b.co"},"items":[{"a":1},{"b":"xx')).toEqual({ by: { email: 'a@b.co' }, items: [{ a: 1 }, { b: 'xx' }] });
+    expect(parseTruncatedJson('{"note":"Call Jane at jane@example.com about')).toEqual({ note: 'Call Jane at jane@example.com about' });
+    expect(parseTruncatedJson('{"a":1,"b":[1,2,3')).toEqual({ a: 1, b: [1, 2] }); // 3 may be cut short
+    expect(parseTruncatedJson('[{"k":"v"},{"k":"w')).toEqual([{ k: 'v' }, { k: 'w' }]);
+    expect(parseTruncatedJson('{"a":"x\\u00')).toEqual({ a: 'x' });
+    expect(parseTruncatedJson('{"ke')).toEqual({});
+    // Complete documents, bare strings and broken ones are not truncations.
+    for (const v of ['{"a":1}', '{"a":1}x', '"abc', '12', '{"a":1]', 'hello {']) expect(parseTruncatedJson(v), v).toBeUndefined();
+  });
+  it('a jsonb document cut by the scanner still reports the e-mail near its start', () => {
+    const g = new Gen(161);
+    const docs = g.many(4, () =>
+      JSON.stringify({ by: { email: email(g) }, items: g.many(20_000, (i) => ({ id: i, sku: `SKU-${g.digits(6)}`, qty: g.int(1, 9) })) }).slice(0, 32_768),
+    );
+    expect(() => JSON.parse(docs[0])).toThrow();
+    expect(top(col('doc', docs, 'jsonb'))).toMatchObject({ class: 'email', jsonPath: '$.by.email', detector: 'json:email' });
+    // Uncut values longer than the per-document bound are read up to it too.
+    const huge = JSON.stringify({ owner: { phone: '+44 20 7946 0958' }, blob: 'x'.repeat(2_000_000) });
+    expect(top(col('doc', [huge], 'jsonb'))).toMatchObject({ class: 'phone', jsonPath: '$.owner.phone' });
+    // A cut inside a long note keeps what there is of it.
+    const note = `{"note":"Customer ${fullName(g)} asked to be called back on +1 415 867 2291 or mailed at ${email(g)}. ${'Lorem ipsum dolor sit amet. '.repeat(2000)}`.slice(0, 32_768);
+    expect(classesOf(col('payload', [note, note.replace('415', '212')], 'jsonb'))).toContain('free_text');
+  });
+  it('keeps the work bounded on hostile truncated documents', () => {
+    const deep = '['.repeat(60_000);
+    const manyKeys = `{${Array.from({ length: 5000 }, (_, i) => `"k${i}":"v"`).join(',')}`;
+    const start = Date.now();
+    for (let i = 0; i < 20; i++) {
+      classifyColumn(col('doc', [deep, manyKeys, `{"a":"${'\\'.repeat(40_000)}`], 'jsonb'));
+    }
+    expect(Date.now() - start).toBeLessThan(3000);
   });
 });

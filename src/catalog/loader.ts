@@ -66,6 +66,18 @@ export async function loadCatalog(config: pg.ClientConfig): Promise<CatalogSnaps
     const domains = await client.query<{ oid: number; base: number }>(
       `SELECT oid::int4 AS oid, typbasetype::int4 AS base FROM pg_type WHERE typtype = 'd'`,
     );
+    // Every name the database knows, and the grammar's keywords: the screen
+    // passes only statements made of such words, so a relation the snapshot
+    // doesn't know yet (created since it was read) always gets the full analysis.
+    const words = await client.query<{ w: string }>(
+      `SELECT lower(word) AS w FROM pg_get_keywords()
+       UNION SELECT lower(proname) FROM pg_proc
+       UNION SELECT lower(typname) FROM pg_type
+       UNION SELECT lower(relname) FROM pg_class
+       UNION SELECT lower(attname) FROM pg_attribute WHERE attnum > 0 AND NOT attisdropped
+       UNION SELECT lower(nspname) FROM pg_namespace
+       UNION SELECT lower(oprname) FROM pg_operator WHERE oprname ~ '^[a-z_]'`,
+    );
     await client.query('COMMIT');
 
     const byOid = new Map<number, RelationInfo>();
@@ -107,6 +119,7 @@ export async function loadCatalog(config: pg.ClientConfig): Promise<CatalogSnaps
       operators: ops.rows.map((o) => o.name),
       queryStringFunctionOids: qfns.rows.map((f) => f.oid),
       setReturning: srfs.rows.map((f) => f.name),
+      knownWords: words.rows.map((r) => r.w),
     };
     return new CatalogSnapshot(data);
   } finally {

@@ -45,6 +45,8 @@ export interface CatalogData {
   queryStringFunctionOids?: number[];
   /** Names of every set-returning function, built-in or not. */
   setReturning?: string[];
+  /** Lower-cased names of every relation, column, function, type, schema and keyword when the snapshot was read. */
+  knownWords?: string[];
 }
 
 export class CatalogSnapshot {
@@ -53,8 +55,12 @@ export class CatalogSnapshot {
   private readonly byName = new Map<string, RelationInfo[]>();
   private readonly functionsByName = new Map<string, FunctionInfo[]>();
 
+  /** data.knownWords as a set; undefined when the snapshot doesn't carry them. */
+  readonly knownWords: ReadonlySet<string> | undefined;
+
   constructor(readonly data: CatalogData, loadedAt = new Date()) {
     this.loadedAt = loadedAt;
+    this.knownWords = data.knownWords ? new Set(data.knownWords) : undefined;
     for (const rel of data.relations) {
       this.byOid.set(rel.oid, rel);
       const list = this.byName.get(rel.name);

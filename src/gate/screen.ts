@@ -73,6 +73,7 @@ export function isHarmlessRead(sql: string, catalog: CatalogSnapshot, policy: Po
   if (semi >= 0 && lower.slice(semi + 1).trim() !== '') return false;
   if (lower.includes('u&')) return false;
   const vocab = vocabulary(catalog, policy);
+  const known = catalog.knownWords;
   // Every word, as WORD would find them (a hand-written scan: no match array,
   // no regex; this runs for every statement whose text changes, like literals).
   const n = lower.length;
@@ -85,6 +86,9 @@ export function isHarmlessRead(sql: string, catalog: CatalogSnapshot, policy: Po
     while (j < n && isWordPart(lower.charCodeAt(j))) j++;
     const w = lower.slice(i, j);
     if (vocab.words.has(w)) return false;
+    // A word the database didn't know when the catalog was read may name a
+    // relation created since (or in the client's own transaction): analyze.
+    if (known && !known.has(w)) return false;
     const c = w.charCodeAt(0);
     if ((c === 0x6c /* l */ && w.startsWith('lo_')) || (c === 0x64 /* d */ && w.startsWith('dblink'))) return false;
     i = j;

@@ -48,6 +48,8 @@ interface PreparedStatement {
   formatted?: { of: FieldDescription[]; formats: string; fields: FieldDescription[] };
   /** The server refused (or skipped) the Parse that would have created it. */
   rejected?: boolean;
+  /** The version of the name this Parse would replace, if any (see onBind). */
+  shadows?: PreparedStatement;
 }
 
 interface Portal {
@@ -336,7 +338,9 @@ export class Guard {
       return;
     }
     if (analysis) this.noteSent([analysis]);
-    const statement: PreparedStatement = { analysis };
+    // A Parse of a name already in use (confirmed or still on its way) may be
+    // refused by the server: until it answers, which version runs is unknown.
+    const statement: PreparedStatement = { analysis, shadows: this.statement(name.value) };
     this.pendingStatements.set(name.value, statement);
     this.push({ kind: 'parse', name: name.value, statement }, msg);
   }
@@ -359,7 +363,7 @@ export class Guard {
     for (let i = 0; i < nFormats; i++) formats.push(msg.readUInt16BE(o + 2 * i));
     const prepared = this.statement(stmt.value);
     const confirmed = this.statements.get(stmt.value);
-    const ambiguous = prepared !== undefined && prepared !== confirmed && confirmed !== undefined;
+    const ambiguous = prepared !== undefined && prepared !== confirmed && (confirmed !== undefined || prepared.shadows !== undefined);
     const value: Portal = {
       statementName: stmt.value,
       candidate: prepared,
@@ -547,6 +551,7 @@ export class Guard {
     switch (type) {
       case 0x31 /* 1 ParseComplete */:
         if (head?.kind === 'parse') {
+          head.statement.shadows = undefined;
           if (this.pendingStatements.get(head.name) === head.statement) this.pendingStatements.delete(head.name);
           this.statements.set(head.name, head.statement);
           this.shift();
@@ -767,6 +772,7 @@ export class Guard {
         const e = this.fifo.shift() as Pending;
         if (e.kind === 'parse') {
           e.statement.rejected = true;
+          e.statement.shadows = undefined;
           if (this.pendingStatements.get(e.name) === e.statement) this.pendingStatements.delete(e.name);
         }
         if (e.kind === 'bind') {

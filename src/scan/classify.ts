@@ -10,13 +10,22 @@
  *  - column-level checks tell look-alikes apart: SSN-shaped order numbers are
  *    sequential, share a prefix or break the SSA validity rules; dotted quads
  *    whose parts are all small are versions, not IPs; dates with times of day,
- *    or within the last ten years, are events, not birthdays;
+ *    or within the last ten years, are events, not birthdays; NANP-shaped part
+ *    numbers break the area/exchange rules; bare numbers (bigint phones) must
+ *    pass country codes and national lengths, be spread and carry no check
+ *    digit; ranges (`10.0.0.0/8`, cidr columns) are networks, not addresses;
+ *  - values that carry their class with them: forms of address (`Dr.`, `Mrs`)
+ *    before names, RFC 4648 base32 key material (TOTP seeds), postal codes in
+ *    formats few other values share (under an address-like name);
  *  - the column name (name-hints.ts): a positive hint lowers the share values
  *    need and is a finding on its own when there are no values to look at; a
  *    qualifying word (`email_verified`) or values that contradict the name make
  *    it weak; a contrary name (`order_no`, `version`, `created_at`, `checksum`)
  *    lowers what weak value shapes can claim. A strong value signal under a
- *    neutral name (`c7` full of valid, well-spread SSNs) still wins.
+ *    neutral name (`c7` full of valid, well-spread SSNs) still wins. A digest
+ *    of a generated token (`token_sha256`) is not a secret; of a password it is;
+ *  - JSON documents cut short by the scanner's bound are read up to the cut
+ *    (parseTruncatedJson), so keys near the start keep their paths.
  *
  * Confidence ≥ SENSITIVE_CONFIDENCE means "sensitive". Lower-confidence
  * findings (down to 0.1) are still returned so a report can show near misses.
@@ -28,11 +37,15 @@
 import { analyzeName, type NameHints } from './name-hints.js';
 import {
   MAX_VALUE_CHARS,
+  e164DigitsValid,
   findPiiInText,
+  ipKind,
   ipVersion,
   ipv4Octets,
   isApiKey,
+  isBase32Secret,
   isCardNumber,
+  isDistinctivePostalCode,
   isEmailAddress,
   isHexDigest,
   isHighEntropyToken,
@@ -42,6 +55,9 @@ import {
   isPostalCode,
   isPrivateKey,
   knownNameWord,
+  luhnValid,
+  nanpDigits,
+  nanpValid,
   parseDate,
   parseSsn,
   personNameShape,
@@ -69,6 +85,11 @@ interface TypeInfo {
   readonly array: boolean;
 }
 
+/** `cidr` (or `cidr[]`): the type holds networks; a host only as a /32 or /128 network. */
+function networkType(dataType: string): boolean {
+  return /^_?cidr(?:\[\])?$/.test(dataType.trim().toLowerCase());
+}
+
 /** What the classifier needs to know about a `format_type()` string. */
 export function typeFamily(dataType: string): TypeInfo {
   const t = dataType.trim().toLowerCase();
@@ -91,6 +112,8 @@ export function typeFamily(dataType: string): TypeInfo {
 interface Column {
   readonly hints: NameHints;
   readonly family: Family;
+  /** Declared `cidr` (networks), see networkType. */
+  readonly network?: boolean;
   /** Non-null, non-placeholder values, trimmed and cut to MAX_VALUE_CHARS. */
   readonly values: readonly string[];
 }
@@ -190,22 +213,94 @@ function scoreEmail(c: Column): Finding | null {
   return scoreByTest(c, 'email', isEmailAddress, 'value:email', 0.5, 0.7, 0.95);
 }
 
+/** Numbers that run in sequence or sit close together: ids, not phone numbers or SSNs. */
+function clusteredNumbers(xs: readonly number[], gap: number): boolean {
+  if (xs.length < 3) return false;
+  const s = [...xs].sort((a, b) => a - b);
+  let close = 0;
+  for (let i = 1; i < s.length; i++) if (s[i] - s[i - 1] <= gap) close++;
+  return close / (s.length - 1) >= 0.5;
+}
+
+/**
+ * Phone numbers: written as phones (`strong`) they count under any name; bare
+ * digits (`weak`) only under a phone name, or when a whole column of them passes
+ * the numbering plans (country code + national length, NANP area/exchange rules)
+ * and is spread like subscribers' numbers (bigint columns of E.164 digits).
+ * Column-level checks: NANP-shaped values of which many break the area/exchange
+ * rules are part numbers; digit groups without trunk prefix (`612 345 678`) are
+ * phones only when the column keeps one length (amounts with thousands
+ * separators do not).
+ */
 function scorePhone(c: Column): Finding | null {
   const n = c.values.length;
   let strong = 0;
   let weak = 0;
+  let strongNanp = 0;
+  let nanpShaped = 0;
+  let nanpInvalid = 0;
+  const groupedLengths = new Map<number, number>();
+  let grouped = 0;
+  let groupedLuhn = 0;
+  const bare: number[] = [];
+  let bareLuhn = 0;
   for (const v of c.values) {
     const k = phoneKind(v);
-    if (k === 'strong') strong++;
-    else if (k === 'weak') weak++;
+    if (k === null) continue;
+    const nanp = k === 'grouped' ? null : nanpDigits(v);
+    if (nanp !== null) {
+      nanpShaped++;
+      if (!nanpValid(nanp)) nanpInvalid++;
+    }
+    if (k === 'strong') {
+      strong++;
+      if (nanp !== null) strongNanp++;
+    } else if (k === 'grouped') {
+      grouped++;
+      const d = v.replace(/\D/g, '');
+      groupedLengths.set(d.length, (groupedLengths.get(d.length) ?? 0) + 1);
+      if (luhnValid(d)) groupedLuhn++;
+    } else {
+      weak++;
+      if (/^\d{10,15}$/.test(v) && (v.length === 10 ? nanpValid(v) : e164DigitsValid(v))) {
+        bare.push(Number(v));
+        if (luhnValid(v)) bareLuhn++;
+      }
+    }
   }
+  // Real NANP numbers never have an area code or exchange starting with 0/1; random digits do 36% of the time.
+  if (nanpShaped >= 5 && nanpInvalid / nanpShaped > 0.1) {
+    strong -= strongNanp;
+    weak += strongNanp;
+  }
+  // Grouped digits of one length and many distinct values are national phone numbers.
+  let mostLen = 0;
+  for (const k of groupedLengths.values()) mostLen = Math.max(mostLen, k);
+  // Numbers carrying a check digit (SIREN `732 829 320`, IMEI) are identifiers: phone numbers pass Luhn one time in ten.
+  const groupedAsPhones = grouped >= 3 && mostLen >= 0.9 * grouped && new Set(c.values).size >= 0.8 * n && groupedLuhn < 0.5 * grouped;
+  if (groupedAsPhones) strong += grouped;
+  else weak += grouped;
+
   const hint = c.hints.positive.get('phone') ?? 0;
-  // Bare digits are phones only when the name says so.
-  const matched = hint > 0 ? strong + weak : strong;
+  // Bare digits are phones only when the name says so (or see below).
+  let matched = hint > 0 ? strong + weak : strong;
   let valueConf = byShare(n ? strong / n : 0, 0.7, 0.6, 0.88);
+  let detector = 'value:phone';
+  // A column of bare numbers that all pass the numbering plans, all distinct, not in sequence:
+  // random ids of 10–15 digits fail the country-code/length/NANP checks far more often.
+  const bareShare = n ? bare.length / n : 0;
+  // (Uniform 10-digit ids pass 72–80% of the time, 11-digit ones about half: 95% of 30+ values do not happen by chance.)
+  if (hint === 0 && n >= 30 && bareShare >= 0.95 && new Set(bare).size >= 0.95 * bare.length && bareLuhn < 0.5 * bare.length && !clusteredNumbers(bare, 10_000)) {
+    const bareConf = byShare(bareShare, 0.95, 0.55, 0.65);
+    if (bareConf > valueConf) {
+      valueConf = bareConf;
+      matched = Math.max(matched, bare.length);
+      detector = 'value:phone_digits';
+    }
+  }
   // `part_number` values written 555-123-4567 are more likely codes than phones.
   valueConf -= 0.4 * c.hints.contrary;
-  return finish(c, { cls: 'phone', matched, valueConf, detector: 'value:phone', hintMinShare: 0.3 });
+  return finish(c, { cls: 'phone', matched, valueConf, detector, hintMinShare: 0.3 });
 }
 
 // ---------------------------------------------------------------- SSN
@@ -232,8 +327,12 @@ function ssnClustered(parts: readonly SsnParts[]): boolean {
 function scoreSsn(c: Column): Finding | null {
   const n = c.values.length;
   const nameHint = c.hints.positive.get('ssn') ?? 0;
-  // Integer columns drop leading zeros; only believe 7–8 digit numbers when the name says SSN.
-  const allowShort = c.family === 'number' && nameHint >= 0.5;
+  // Integer columns drop leading zeros (SSN 012-34-5678 is stored 12345678). Read 7–8 digit
+  // numbers as such when the name says SSN, or when most values have 9 digits anyway.
+  const numeric = c.family === 'number';
+  const short = numeric ? count(c.values, (v) => /^\d{7,8}$/.test(v)) : 0;
+  const shortShare = n ? short / n : 0;
+  const allowShort = numeric && (nameHint >= 0.5 || shortShare <= 0.3);
   let shaped = 0;
   const valid: SsnParts[] = [];
   for (const v of c.values) {
@@ -250,7 +349,11 @@ function scoreSsn(c: Column): Finding | null {
     // Random 9-digit numbers break the validity rules ~11% of the time; issued SSNs never do.
     wellFormed = shaped / n >= 0.6 && invalidShare <= 0.03 && !ssnClustered(valid);
     if (wellFormed) {
-      const top = formatted ? 0.92 : c.family === 'text' ? 0.62 : 0.45;
+      // Integers: 9-digit numbers below 900,000,000 are common ids. What sets SSNs apart is the
+      // leading-zero signature: some 7–8 digit values (areas 001–099) among 9-digit ones that
+      // all obey the SSA rules. Without it, integers stay a near miss.
+      const leadingZeros = numeric && short >= 2 && shortShare >= 0.02 && shortShare <= 0.3;
+      const top = formatted ? 0.92 : c.family === 'text' ? 0.62 : leadingZeros ? 0.58 : 0.45;
       valueConf = byShare(valid.length / n, 0.8, top - 0.12, top);
     } else {
       valueConf = Math.min(0.4, 0.4 * (valid.length / n));
@@ -281,16 +384,31 @@ function scoreIban(c: Column): Finding | null {
 
 // ---------------------------------------------------------------- IP addresses
 
+/**
+ * IP addresses. An `inet` column holds addresses whatever it is called; a `cidr`
+ * column, an inet column of ranges (`10.0.0.0/8`) or one named like a network
+ * (`allowed_cidr`, `subnet`) holds networks, which name no one: the type alone
+ * does not make those sensitive, only host addresses in them do.
+ */
 function scoreIp(c: Column): Finding | null {
   const n = c.values.length;
   if (c.family === 'inet') {
-    // inet/cidr columns hold IP addresses whatever they are called.
-    return { class: 'ip_address', confidence: n === 0 ? 0.9 : 0.95, matchRate: n === 0 ? 0 : round(count(c.values, (v) => ipVersion(v) !== 0) / n, 3), detector: 'type:inet' };
+    const hosts = count(c.values, (v) => ipKind(v) === 'host');
+    const networkish = c.network === true || c.hints.networkLike;
+    if (n === 0) return { class: 'ip_address', confidence: networkish ? 0.3 : 0.9, matchRate: 0, detector: 'type:inet' };
+    const share = hosts / n;
+    let conf = share >= 0.5 ? 0.95 : 0.45 * share;
+    // Single hosts in an allow-list are an organisation's addresses more often than a person's.
+    if (c.hints.networkLike) conf = Math.min(conf, 0.4);
+    if (c.network === true && share < 0.9) conf = Math.min(conf, 0.45 * share);
+    return finish(c, { cls: 'ip_address', matched: hosts, valueConf: conf, detector: 'type:inet', hintMinShare: 0.3 });
   }
   let v4 = 0;
   let v6 = 0;
   let spread = 0;
   for (const v of c.values) {
+    // A range (`10.0.0.0/8`) is a network, not someone's address.
+    if (ipKind(v) === 'network') continue;
     const octets = ipv4Octets(v);
     if (octets !== null) {
       v4++;
@@ -304,6 +422,7 @@ function scoreIp(c: Column): Finding | null {
   const versionShaped = v4 > v6 && spread / Math.max(1, v4) < 0.5;
   if (versionShaped) valueConf = Math.min(valueConf, 0.35);
   if (c.hints.versionLike) valueConf -= 0.5;
+  if (c.hints.networkLike) valueConf -= 0.5;
   return finish(c, { cls: 'ip_address', matched: v4 + v6, valueConf, detector: 'value:ip', hintMinShare: 0.3 });
 }
 
@@ -360,9 +479,23 @@ function scoreDob(c: Column): Finding | null {
 
 // ---------------------------------------------------------------- postal codes
 
+/**
+ * Five digits alone are anything: a postal code needs address context. A postal
+ * name (`zip`, `postcode`) believes any postal shape. Formats few other values
+ * share (UK `SW1A 1AA`, Canada `K1A 0B1`, Netherlands `1234 AB`, Eircode, ZIP+4)
+ * are believed under a name that places the column in an address
+ * (`shipping_code`, `address_pc`), and are a near miss under a neutral name.
+ */
 function scorePostal(c: Column): Finding | null {
-  // Five digits alone are anything; a postal code needs address context (the name).
-  if ((c.hints.positive.get('postal_code') ?? 0) === 0) return null;
+  const n = c.values.length;
+  if ((c.hints.positive.get('postal_code') ?? 0) === 0) {
+    if (n < 3 || c.family !== 'text') return null;
+    const distinctive = count(c.values, isDistinctivePostalCode);
+    const share = distinctive / n;
+    if (share < 0.8) return null;
+    const conf = c.hints.addressLike ? byShare(share, 0.8, 0.6, 0.8) : 0.4;
+    return { class: 'postal_code', confidence: round(conf), matchRate: round(share, 3), detector: 'value:postal_format' };
+  }
   const m = count(c.values, (v) => isPostalCode(v, c.family === 'number'));
   return finish(c, { cls: 'postal_code', matched: m, valueConf: 0, detector: 'value:postal', hintMinShare: 0.6 });
 }
@@ -393,31 +526,50 @@ function scorePersonName(c: Column): Finding | null {
   const shapes: NameShape[] = [];
   let capsShaped = 0;
   let known = 0;
+  let titled = 0;
   for (const v of c.values) {
     const s = personNameShape(v);
     if (s === null) continue;
     if (s.allCaps) capsShaped++;
     else shapes.push(s);
+    if (s.titled) titled++;
     if (knownNameWord(s.words)) known++;
   }
   if (n === 0) return finish(c, { cls: 'person_name', matched: 0, valueConf: 0, detector: 'value:name_shape', hintMinShare: 0.6 });
   const shaped = shapes.length;
+  // Names written in capitals (`SMITH, JOHN` exports) count for the dictionary test, not for the shape alone.
+  const anyCaseShaped = shaped + capsShaped;
   const knownShare = known / n;
+  const titledShare = titled / n;
   let valueConf = 0;
+  let detector = 'value:name_shape';
   const distinct = new Set(c.values).size;
+  const manyDistinct = distinct >= Math.min(20, 0.5 * n) && n >= 3;
+  let dictionary = false;
   // Capitalised words are also cities, products, colours and statuses: without a
   // name hint, require common given names/surnames and many distinct values.
-  if (shaped / n >= 0.8 && knownShare >= 0.4 && distinct >= Math.min(20, 0.5 * n) && n >= 3) {
+  if (anyCaseShaped / n >= 0.8 && knownShare >= 0.4 && manyDistinct) {
     valueConf = 0.55 + 0.3 * Math.min(1, (knownShare - 0.4) / 0.4);
     if (c.hints.nonPersonName || c.hints.identifierLike) valueConf -= 0.4;
+    dictionary = valueConf >= SENSITIVE_CONFIDENCE;
+    if (dictionary) detector = 'value:name_dictionary';
   } else {
     valueConf = Math.min(0.35, 0.35 * knownShare);
   }
-  // A weak hint (bare `name` in an unknown table, `author`, `holder`) only counts when the
-  // values are known names or look like full names of people.
-  const hint = nameHint >= 0.5 || knownShare >= 0.2 || looksLikeFullNames(shapes, n) ? nameHint : 0;
-  const matched = shaped + (hint > 0 ? capsShaped : 0);
-  const detector = known > 0 && valueConf >= SENSITIVE_CONFIDENCE ? 'value:name_dictionary' : 'value:name_shape';
+  // A form of address (`Dr.`, `Mrs`, `Herr`) before a name is given to people, not to
+  // products or places: most values titled, whatever the words, is a column of names.
+  if (titledShare >= 0.5 && anyCaseShaped / n >= 0.8 && manyDistinct) {
+    let titledConf = 0.7 + 0.2 * Math.min(1, (titledShare - 0.5) / 0.4);
+    if (c.hints.nonPersonName || c.hints.identifierLike) titledConf -= 0.25;
+    if (titledConf > valueConf) {
+      valueConf = titledConf;
+      detector = 'value:honorific';
+    }
+  }
+  // A weak hint (bare `name` in an unknown table, `author`, `holder`, `provider_name`) only
+  // counts when the values are known names or look like full names of people.
+  const hint = nameHint >= 0.5 || knownShare >= 0.2 || titledShare >= 0.5 || looksLikeFullNames(shapes, n) ? nameHint : 0;
+  const matched = shaped + (hint > 0 || dictionary ? capsShaped : 0);
   return finish(c, { cls: 'person_name', matched, valueConf, detector, hintMinShare: 0.6, hint });
 }
 
@@ -436,6 +588,7 @@ function scoreSecret(c: Column): Finding | null {
   const hint = c.hints.positive.get('secret') ?? 0;
   const kinds: Record<'jwt' | 'api_key' | 'password_hash' | 'private_key', number> = { jwt: 0, api_key: 0, password_hash: 0, private_key: 0 };
   let entropy = 0;
+  let base32 = 0;
   let hex = 0;
   let opaqueCount = 0;
   for (const v of c.values) {
@@ -446,6 +599,11 @@ function scoreSecret(c: Column): Finding | null {
     else if (isPasswordHash(v)) kinds.password_hash++;
     else if (isHexDigest(v)) hex++;
     else if (isHighEntropyToken(v)) entropy++;
+    else if (isBase32Secret(v)) {
+      // TOTP seeds: random key material in the RFC 4648 base32 alphabet, judged like random tokens.
+      entropy++;
+      base32++;
+    }
   }
   const strong = kinds.jwt + kinds.api_key + kinds.password_hash + kinds.private_key;
   const topKind = (Object.keys(kinds) as (keyof typeof kinds)[]).reduce((a, b) => (kinds[b] > kinds[a] ? b : a));
@@ -463,7 +621,7 @@ function scoreSecret(c: Column): Finding | null {
     const hexConf = hex / n >= 0.8 && !c.hints.digestLike ? 0.3 : 0;
     if (entConf >= valueConf && entConf >= hexConf && entropy > 0) {
       valueConf = entConf;
-      detector = 'value:entropy';
+      detector = base32 * 2 > entropy ? 'value:base32_key' : 'value:entropy';
       matched = entropy;
     } else if (hexConf > valueConf) {
       valueConf = hexConf;
@@ -478,7 +636,7 @@ function scoreSecret(c: Column): Finding | null {
     const enumLike = n >= 10 && new Set(c.values).size <= 2;
     const supported = hint >= 0.5 ? opaqueCount : strong + entropy + hex;
     matched = enumLike ? 0 : Math.max(matched, supported);
-    if (valueConf < SENSITIVE_CONFIDENCE && matched > 0 && detector !== 'value:hex_digest' && detector !== 'value:entropy') detector = 'name:secret';
+    if (valueConf < SENSITIVE_CONFIDENCE && matched > 0 && detector !== 'value:hex_digest' && detector !== 'value:entropy' && detector !== 'value:base32_key') detector = 'name:secret';
   }
   return finish(c, { cls: 'secret', matched, valueConf, detector, hintMinShare: 0.5 });
 }
@@ -624,25 +782,124 @@ function walkJson(node: unknown, path: string, keys: readonly string[], depth: n
   slot.values.push(String(node));
 }
 
+/**
+ * A JSON document cut short (the scanner reads a bounded prefix of each value, so
+ * a 1 MB jsonb arrives truncated; longer values are cut here), read as far as it
+ * goes: a string value cut in the middle is closed where it stops, else the text
+ * is cut back to the end of the last complete member or element; then the open
+ * objects and arrays are closed, so the keys before the cut keep their paths.
+ * Linear in the text; undefined when the text is not a truncated object/array
+ * (a complete document, or one broken otherwise).
+ */
+export function parseTruncatedJson(text: string): unknown {
+  const open: string[] = [];
+  let inString = false;
+  let escaped = false;
+  let stringIsValue = false;
+  let lastSignificant = '';
+  let safe = -1;
+  let safeDepth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (inString) {
+      if (escaped) escaped = false;
+      else if (ch === '\\') escaped = true;
+      else if (ch === '"') {
+        inString = false;
+        lastSignificant = '"';
+      }
+      continue;
+    }
+    if (ch === ' ' || ch === '\n' || ch === '\r' || ch === '\t') continue;
+    if (open.length === 0 && i > 0 && lastSignificant !== '') return undefined; // something after a complete document
+    if (ch === '"') {
+      if (open.length === 0) return undefined; // a bare string, not a container
+      inString = true;
+      stringIsValue = open[open.length - 1] === ']' || lastSignificant === ':';
+    } else if (ch === '{' || ch === '[') {
+      open.push(ch === '{' ? '}' : ']');
+      safe = i + 1;
+      safeDepth = open.length;
+    } else if (ch === '}' || ch === ']') {
+      if (open.pop() !== ch) return undefined;
+      safe = i + 1;
+      safeDepth = open.length;
+    } else if (ch === ',') {
+      safe = i;
+      safeDepth = open.length;
+    } else if (open.length === 0) {
+      return undefined;
+    }
+    lastSignificant = ch;
+  }
+  if (open.length === 0) return undefined;
+  // Cut inside a string value: keep what there is of it (a long note with an e-mail near its start).
+  if (inString && stringIsValue) {
+    const head = escaped ? text.slice(0, -1) : text;
+    try {
+      return JSON.parse(`${head.replace(/\\u[0-9a-fA-F]{0,3}$/, '')}"${[...open].reverse().join('')}`);
+    } catch {
+      // Fall back to the last complete member.
+    }
+  }
+  if (safe < 0) return undefined;
+  // The containers open at the safe point: re-read the head (its depth is known, its brackets not).
+  const head = text.slice(0, safe);
+  const closers: string[] = [];
+  inString = false;
+  escaped = false;
+  for (const ch of head) {
+    if (inString) {
+      if (escaped) escaped = false;
+      else if (ch === '\\') escaped = true;
+      else if (ch === '"') inString = false;
+    } else if (ch === '"') inString = true;
+    else if (ch === '{') closers.push('}');
+    else if (ch === '[') closers.push(']');
+    else if (ch === '}' || ch === ']') closers.pop();
+  }
+  if (closers.length !== safeDepth) return undefined;
+  try {
+    return JSON.parse(head + closers.reverse().join(''));
+  } catch {
+    return undefined;
+  }
+}
+
+interface ParsedColumn {
+  readonly docs: unknown[];
+  /** Values (cut to a document's bound) that neither parsed nor could be repaired. */
+  readonly unparsed: string[];
+}
+
 /** Parsed documents of a column, or null when its values are not JSON. */
-function parseDocuments(values: readonly string[], declaredJson: boolean): unknown[] | null {
+function parseDocuments(values: readonly string[], declaredJson: boolean): ParsedColumn | null {
   const docs: unknown[] = [];
+  const unparsed: string[] = [];
   let budget = MAX_JSON_TOTAL_CHARS;
   let attempted = 0;
   for (const v of values) {
-    if (v.length > MAX_JSON_DOC_CHARS || v.length > budget) continue;
     if (!declaredJson && !(v.startsWith('{') || v.startsWith('['))) continue;
+    // A longer document is read up to the bound, as if the scanner had cut it there.
+    const text = v.length > MAX_JSON_DOC_CHARS ? v.slice(0, MAX_JSON_DOC_CHARS) : v;
+    if (text.length > budget) continue;
     attempted++;
-    budget -= v.length;
-    try {
-      docs.push(JSON.parse(v));
-    } catch {
-      // Not JSON: counted as attempted, not as a document.
+    budget -= text.length;
+    if (text.length === v.length) {
+      try {
+        docs.push(JSON.parse(text));
+        continue;
+      } catch {
+        // Truncated or not JSON: see below.
+      }
     }
+    const repaired = parseTruncatedJson(text);
+    if (repaired !== undefined) docs.push(repaired);
+    else unparsed.push(cap(text));
   }
-  if (declaredJson) return docs;
+  if (declaredJson) return { docs, unparsed };
   // A text column counts as JSON when nearly all its values are objects/arrays.
-  return values.length > 0 && docs.length / values.length >= 0.8 && attempted > 0 ? docs : null;
+  return values.length > 0 && docs.length / values.length >= 0.8 && attempted > 0 ? { docs, unparsed } : null;
 }
 
 function classifyJson(docs: readonly unknown[], column: string, table: string): Finding[] {
@@ -722,6 +979,7 @@ function finalize(findings: readonly Finding[]): Finding[] {
  */
 export function classifyColumn(sample: ColumnSample): Finding[] {
   const { family, array } = typeFamily(sample.dataType);
+  const network = networkType(sample.dataType);
   if (family === 'bool' || family === 'other') return [];
   const hints = analyzeName(sample.column, sample.table);
   let values = usable(sample.values);
@@ -729,13 +987,18 @@ export function classifyColumn(sample: ColumnSample): Finding[] {
 
   const jsonShaped = count(values, (v) => v.startsWith('{') || v.startsWith('['));
   if (family === 'json' || (family === 'text' && values.length > 0 && jsonShaped / values.length >= 0.8)) {
-    const docs = parseDocuments(values, family === 'json');
-    if (docs !== null) {
-      const found = classifyJson(docs, sample.column, sample.table);
-      // An all-NULL (or unparsable) JSON column still has a name.
-      if (docs.length === 0) found.push(...classifyValues({ hints, family: 'text', values: [] }));
+    const parsed = parseDocuments(values, family === 'json');
+    if (parsed !== null) {
+      const found = classifyJson(parsed.docs, sample.column, sample.table);
+      // Documents that could not be read as JSON are still searched as text for PII.
+      if (parsed.unparsed.length > 0) {
+        const f = scoreFreeText({ hints, family: 'text', values: parsed.unparsed });
+        if (f !== null) found.push(f);
+      }
+      // An all-NULL JSON column still has a name.
+      if (parsed.docs.length === 0 && parsed.unparsed.length === 0) found.push(...classifyValues({ hints, family: 'text', values: [] }));
       return finalize(found);
     }
   }
-  return finalize(classifyValues({ hints, family, values: values.map(cap) }));
+  return finalize(classifyValues({ hints, family, network, values: values.map(cap) }));
 }

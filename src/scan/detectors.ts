@@ -39,11 +39,15 @@ export function isEmailAddress(v: string): boolean {
 
 /**
  * `strong`: unmistakably written as a phone number (E.164 `+…`, `(555) 123-4567`,
- * `555-123-4567`, `020 7946 0958`, `0044 20 …`).
- * `weak`: bare digits that could be a phone (`0612345678`, `4155552671`) or any id;
- * only believed when the column name says phone.
+ * `555-123-4567`, `020 7946 0958`, `0044 20 …`, `91 123 45 67`).
+ * `grouped`: digit groups that are a phone number written without trunk prefix
+ * (`612 345 678`) or a number with thousands separators (`612 345 678` € …);
+ * the column decides (phone numbers keep one length, amounts do not).
+ * `weak`: bare digits that could be a phone (`0612345678`, `4155552671`,
+ * `447911123456`) or any id; only believed when the column name says phone, or
+ * when a whole column of them passes the numbering-plan checks (classify.ts).
  */
-export type PhoneKind = 'strong' | 'weak';
+export type PhoneKind = 'strong' | 'grouped' | 'weak';
 
 const PHONE_CHARS_RE = /^\+?[\d\s().-]{6,24}$/;
 const EXTENSION_RE = /\s*(?:x|ext\.?|extension|#)\s*\d{1,6}$/i;
@@ -51,6 +55,63 @@ const DOTTED_QUAD_RE = /^\d{1,3}(?:\.\d{1,3}){2,3}$/;
 const DATE_SHAPE_RE = /^(?:\d{4}[-./ ]\d{1,2}[-./ ]\d{1,2}|\d{1,2}[-./ ]\d{1,2}[-./ ]\d{2,4})$/;
 const SSN_SHAPE_RE = /^\d{3}[- ]\d{2}[- ]\d{4}$/;
 const NANP_RE = /^(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}$/;
+
+/**
+ * ITU-T E.164 country calling codes (a prefix-free set) with the lengths of
+ * their national significant numbers, for the countries most databases hold.
+ * Used to tell digits stored without `+` (`447911123456` in a bigint) from ids.
+ */
+const E164_NSN: ReadonlyMap<string, readonly [number, number]> = new Map<string, readonly [number, number]>([
+  ['1', [10, 10]], ['7', [10, 10]], ['20', [8, 10]], ['27', [9, 9]], ['30', [10, 10]], ['31', [9, 9]], ['32', [8, 9]],
+  ['33', [9, 9]], ['34', [9, 9]], ['36', [8, 9]], ['39', [6, 11]], ['40', [9, 9]], ['41', [9, 9]], ['43', [7, 13]],
+  ['44', [9, 10]], ['45', [8, 8]], ['46', [7, 10]], ['47', [8, 8]], ['48', [9, 9]], ['49', [7, 13]], ['51', [8, 9]],
+  ['52', [10, 10]], ['53', [8, 8]], ['54', [10, 11]], ['55', [10, 11]], ['56', [9, 9]], ['57', [10, 10]], ['58', [10, 10]],
+  ['60', [7, 10]], ['61', [9, 9]], ['62', [8, 12]], ['63', [8, 10]], ['64', [8, 10]], ['65', [8, 8]], ['66', [8, 9]],
+  ['81', [9, 10]], ['82', [8, 10]], ['84', [9, 10]], ['86', [10, 11]], ['90', [10, 10]], ['91', [10, 10]], ['92', [10, 10]],
+  ['93', [9, 9]], ['94', [9, 9]], ['95', [8, 10]], ['98', [10, 10]], ['212', [9, 9]], ['213', [9, 9]], ['216', [8, 8]],
+  ['233', [9, 9]], ['234', [8, 10]], ['254', [9, 9]], ['255', [9, 9]], ['256', [9, 9]], ['351', [9, 9]], ['352', [6, 11]],
+  ['353', [7, 9]], ['354', [7, 7]], ['356', [8, 8]], ['357', [8, 8]], ['358', [6, 11]], ['359', [8, 9]], ['370', [8, 8]],
+  ['371', [8, 8]], ['372', [7, 8]], ['380', [9, 9]], ['381', [8, 9]], ['385', [8, 9]], ['386', [8, 8]], ['420', [9, 9]],
+  ['421', [9, 9]], ['852', [8, 8]], ['853', [8, 8]], ['880', [10, 10]], ['886', [9, 9]], ['962', [8, 9]], ['965', [8, 8]],
+  ['966', [9, 9]], ['971', [8, 9]], ['972', [8, 9]], ['974', [8, 8]],
+]);
+
+/** Area code and exchange of a 10-digit NANP number never start with 0 or 1. */
+export function nanpValid(tenDigits: string): boolean {
+  return /^[2-9]\d{2}[2-9]\d{6}$/.test(tenDigits);
+}
+
+/**
+ * Digits of an international number written without `+` or `00` (as bigint
+ * columns store them): a known country code followed by a national number of
+ * that country's length; NANP numbers also pass the area/exchange rules.
+ */
+export function e164DigitsValid(digits: string): boolean {
+  if (digits.length < 8 || digits.length > 15 || digits[0] === '0') return false;
+  for (let k = 1; k <= 3; k++) {
+    const range = E164_NSN.get(digits.slice(0, k));
+    if (range === undefined) continue;
+    const nsn = digits.length - k;
+    if (nsn < range[0] || nsn > range[1]) return false;
+    return k === 1 && digits[0] === '1' ? nanpValid(digits.slice(1)) : true;
+  }
+  return false;
+}
+
+/**
+ * The 10 NANP digits of a value written as a North American number (`415-867-2291`,
+ * `(415) 867-2291`, `+1 415…`, bare `4158672291`), else null. The column checks
+ * them against the numbering plan: part numbers in the same shape fail it often.
+ */
+export function nanpDigits(raw: string): string | null {
+  if (raw.length > 32) return null;
+  const v = raw.replace(EXTENSION_RE, '');
+  const digits = v.replace(/\D/g, '');
+  if (NANP_RE.test(v)) return digits.length === 11 ? digits.slice(1) : digits;
+  if (/^\+1\d{10}$/.test(v)) return digits.slice(1);
+  if (/^1?\d{10}$/.test(v)) return digits.length === 11 ? digits.slice(1) : digits;
+  return null;
+}
 
 export function phoneKind(raw: string): PhoneKind | null {
   if (raw.length > 32) return null;
@@ -75,7 +136,24 @@ export function phoneKind(raw: string): PhoneKind | null {
     const groups = v.split(/[\s().-]+/).filter((g) => g.length > 0);
     return groups.length >= 2 && groups.every((g) => g.length >= 2 && g.length <= 8) ? 'strong' : null;
   }
-  if (!separated && (/^[2-9]\d{9}$/.test(digits) || /^1[2-9]\d{9}$/.test(digits))) return 'weak';
+  if (!separated) {
+    if (/^[2-9]\d{9}$/.test(digits) || /^1[2-9]\d{9}$/.test(digits)) return 'weak';
+    // International digits without `+` (447911123456), or a national number of a
+    // country without trunk prefix (612345678 in Spain, 12345678 in Denmark).
+    if (e164DigitsValid(digits) || /^[2-9]\d{7,8}$/.test(digits)) return 'weak';
+    return null;
+  }
+  // National numbers of countries without a trunk prefix (ES 91 123 45 67, DK 12 34 56 78,
+  // PT 912 345 678): 8–10 digits in three or more space-separated groups of 2–4 digits.
+  // (Dashed groups of the same sizes are as often part numbers and codes.)
+  if (digits.length >= 8 && digits.length <= 10 && digits[0] !== '0' && digits[0] !== '1' && /^[\d ]+$/.test(v)) {
+    const groups = v.split(' ');
+    if (groups.length >= 3 && groups.every((g) => g.length >= 2 && g.length <= 4)) {
+      // `612 345 678` is also how 612,345,678 prints with thousands separators.
+      const thousands = groups.slice(1).every((g) => g.length === 3);
+      return thousands ? 'grouped' : 'strong';
+    }
+  }
   return null;
 }
 
@@ -242,6 +320,20 @@ export function ipVersion(v: string): 0 | 4 | 6 {
   return r === 4 || r === 6 ? r : 0;
 }
 
+/**
+ * `host` for one address (`203.0.113.7`, `2001:db8::1`, or with a full-length
+ * prefix `/32`, `/128` as cidr prints hosts); `network` for a range with a
+ * shorter prefix (`10.0.0.0/8`, `2001:db8::/32`): a network names no one. Else null.
+ */
+export function ipKind(v: string): 'host' | 'network' | null {
+  const version = ipVersion(v);
+  if (version === 0) return null;
+  const slash = v.indexOf('/');
+  if (slash < 0) return 'host';
+  const prefix = Number(v.slice(slash + 1));
+  return prefix >= (version === 4 ? 32 : 128) ? 'host' : 'network';
+}
+
 /** The four octets of a dotted-quad IPv4 address, else null. */
 export function ipv4Octets(v: string): number[] | null {
   if (ipVersion(v) !== 4) return null;
@@ -311,6 +403,24 @@ const POSTAL_RES: readonly RegExp[] = [
   /^[A-Z]\d{2} ?[A-Z\d]{4}$/i, // Ireland (Eircode)
 ];
 
+/**
+ * Postal code formats that few other values share: letters and digits in the
+ * UK, Canadian, Dutch and Irish patterns, and ZIP+4. (Bare 4–6 digits are anything.)
+ */
+const DISTINCTIVE_POSTAL_RES: readonly RegExp[] = [
+  /^[A-Z]{1,2}\d[A-Z\d]? \d[A-Z]{2}$/, // UK, with its space
+  /^[A-Z]\d[A-Z] ?\d[A-Z]\d$/, // Canada
+  /^[1-9]\d{3} ?[A-Z]{2}$/, // Netherlands
+  /^[ACDEFHKNPRTVWXY]\d{2}(?: ?[ACDEFHKNPRTVWXY\d]{4})$/, // Ireland (Eircode)
+  /^\d{5}-\d{4}$/, // US ZIP+4
+];
+
+/** A postal code in one of the distinctive formats (upper case, as written on mail). */
+export function isDistinctivePostalCode(v: string): boolean {
+  if (v.length < 6 || v.length > 10) return false;
+  return DISTINCTIVE_POSTAL_RES.some((re) => re.test(v));
+}
+
 /** Shaped like a postal code of a common country. Only meaningful with address context. */
 export function isPostalCode(v: string, numeric = false): boolean {
   if (v.length < 3 || v.length > 10) return false;
@@ -326,11 +436,16 @@ const CAPS_WORD_RE = /^\p{Lu}[\p{Lu}\p{M}]+(?:['’-]\p{Lu}+){0,3}$/u;
 const PARTICLES = new Set(['de', 'da', 'del', 'della', 'di', 'du', 'van', 'von', 'der', 'den', 'la', 'le', 'bin', 'ibn', 'al', 'el', 'y', 'dos', 'das', 'ter', 'zu', 'st', 'e', 'ben', 'bint', 'mac']);
 const TITLES = new Set(['mr', 'mrs', 'ms', 'miss', 'mx', 'dr', 'prof', 'sir', 'madam', 'rev', 'herr', 'frau', 'mme', 'mlle', 'sr', 'sra', 'jr', 'ii', 'iii', 'iv', 'phd', 'md', 'dds', 'dvm', 'esq', 'rn']);
 
+/** Forms of address that stand before a person's name (not suffixes such as `Jr.`, `MD`). */
+const HONORIFICS = new Set(['mr', 'mrs', 'ms', 'miss', 'mx', 'dr', 'prof', 'sir', 'dame', 'madam', 'rev', 'herr', 'frau', 'mme', 'mlle', 'sr', 'sra', 'srta', 'dott', 'dra']);
+
 export interface NameShape {
   /** Words of the name (titles and particles dropped), lower-cased without accents. */
   readonly words: readonly string[];
-  /** Written in capitals (`JOHN SMITH`): a name only if the column name says so. */
+  /** Written in capitals (`JOHN SMITH`): a name by its shape only if the column name says so. */
   readonly allCaps: boolean;
+  /** Starts with a form of address (`Dr.`, `Mrs`, `Herr`): a person, whatever the words. */
+  readonly titled: boolean;
 }
 
 /**
@@ -344,9 +459,10 @@ export function personNameShape(v: string): NameShape | null {
   if (parts.length === 0 || parts.length > 6 || (v.match(/,/g)?.length ?? 0) > 1) return null;
   const words: string[] = [];
   let caps = 0;
+  const titled = parts.length >= 2 && HONORIFICS.has(parts[0].replace(/\.$/, '').toLowerCase()) && /^\p{Lu}/u.test(parts[0]);
   for (const p of parts) {
     const bare = p.replace(/\.$/, '').toLowerCase();
-    if (TITLES.has(bare) || PARTICLES.has(p)) continue;
+    if (TITLES.has(bare) || HONORIFICS.has(bare) || PARTICLES.has(p)) continue;
     if (NAME_WORD_RE.test(p)) {
       words.push(fold(p));
     } else if (CAPS_WORD_RE.test(p)) {
@@ -357,7 +473,7 @@ export function personNameShape(v: string): NameShape | null {
     }
   }
   if (words.length === 0 || words.length > 4) return null;
-  return { words, allCaps: caps === words.length };
+  return { words, allCaps: caps === words.length, titled };
 }
 
 function fold(word: string): string {
@@ -543,6 +659,28 @@ export function isHighEntropyToken(v: string): boolean {
   if (shannonEntropy(v) < threshold) return false;
   if (classTransitions(v) < 0.3) return false;
   return !decodesToText(v);
+}
+
+const BASE32_RE = /^(?:[A-Z2-7]{16,128}|[a-z2-7]{16,128})={0,6}$/;
+const BASE32_GROUPED_RE = /^(?:[A-Z2-7]{4}(?: [A-Z2-7]{4}){3,15}|[a-z2-7]{4}(?: [a-z2-7]{4}){3,15})$/;
+
+/**
+ * An RFC 4648 base32 key (TOTP/HOTP seeds as authenticator apps take them:
+ * `JBSWY3DPEHPK3PXP…`, optionally in groups of four): 16+ characters of A–Z and
+ * 2–7 only, mixing letters and digits with near-maximal entropy. Ids in other
+ * base32 alphabets (Crockford, ULIDs) almost always contain 0, 1, 8 or 9.
+ */
+export function isBase32Secret(v: string): boolean {
+  if (v.length < 16 || v.length > 140) return false;
+  if (!BASE32_RE.test(v) && !BASE32_GROUPED_RE.test(v)) return false;
+  const key = v.replace(/[ =]/g, '');
+  const digits = key.replace(/[^2-7]/g, '').length;
+  if (digits === 0 || digits === key.length) return false;
+  // Random letters are vowels about one time in five; words (`HELLOWORLD2`) about two in five.
+  const letters = key.length - digits;
+  if (letters >= 8 && key.replace(/[^AEIOUaeiou]/g, '').length > 0.35 * letters) return false;
+  // 32 symbols: a random key of n chars shows a little under log2(min(n, 32)) bits per char.
+  return shannonEntropy(key) >= Math.min(Math.log2(key.length), 5) - 1.2;
 }
 
 /** Prefixes of credential-like ids (`tok_`, `key_`, `sess_`): not plain object ids. */

@@ -52,9 +52,10 @@ function rules(cls: PiiClass, strength: number, ...phrases: string[]): HintRule[
 const RULES: readonly HintRule[] = [
   ...rules('email', 0.6, 'email', 'e mail', 'courriel', 'correo', 'emailaddress'),
   ...rules('email', 0.45, 'mail'),
-  ...rules('phone', 0.6, 'phone', 'telephone', 'msisdn', 'telefon', 'telefono', 'telefone', 'phone number', 'contact number'),
-  ...rules('phone', 0.55, 'tel', 'fax', 'mobile number', 'cell number', 'whatsapp'),
-  ...rules('phone', 0.45, 'mobile', 'cellphone', 'cell phone'),
+  ...rules('phone', 0.6, 'phone', 'telephone', 'msisdn', 'telefon', 'telefono', 'telefone', 'telefoon', 'phone number', 'contact number', 'sms number'),
+  // `sms_number`, `sms_to`: where text messages go is a phone number.
+  ...rules('phone', 0.55, 'tel', 'fax', 'sms', 'mobile number', 'cell number', 'whatsapp', 'celular', 'cellulare', 'movil', 'landline', 'rufnummer'),
+  ...rules('phone', 0.45, 'mobile', 'cellphone', 'cell phone', 'handy', 'mobil'),
   ...rules('phone', 0.4, 'cell'),
   ...rules('ssn', 0.65, 'ssn', 'social security', 'itin', 'social security number'),
   // National-id style names: only believed when the values are well-formed, well-spread SSNs.
@@ -70,10 +71,13 @@ const RULES: readonly HintRule[] = [
   ...rules('dob', 0.45, 'born'),
   ...rules('postal_code', 0.45, 'zip', 'zipcode', 'zip code', 'postal', 'postcode', 'post code', 'postal code', 'plz', 'postleitzahl', 'pincode'),
   ...rules('secret', 0.7, 'password', 'passwd', 'passphrase', 'passwort', 'kennwort', 'contrasena', 'api key', 'apikey', 'private key', 'secret key', 'signing key', 'encryption key', 'client secret', 'access key', 'access token', 'refresh token', 'auth token', 'bearer token', 'session token'),
-  ...rules('secret', 0.65, 'pwd', 'secret', 'credential', 'totp secret', 'mfa secret', 'otp secret'),
-  ...rules('secret', 0.6, 'token', 'session key', 'session secret'),
-  // Weak: need random-looking values (a session_id is often a plain foreign key).
-  ...rules('secret', 0.45, 'pass', 'pin', 'session id', 'session'),
+  ...rules('secret', 0.65, 'pwd', 'secret', 'credential', 'totp secret', 'mfa secret', 'otp secret', 'totp seed', 'otp seed', 'mfa seed', 'totp key', 'otp key', 'mfa key'),
+  // Second-factor material: recovery/backup codes log in in place of the second factor.
+  ...rules('secret', 0.65, 'recovery code', 'backup code', 'recovery key', 'scratch code', 'otp code', 'mfa code', '2fa code', 'seed phrase', 'mnemonic'),
+  ...rules('secret', 0.6, 'token', 'session key', 'session secret', 'totp', 'hotp'),
+  ...rules('secret', 0.5, 'otp'),
+  // Weak: need random-looking values (a session_id is often a plain foreign key; `mfa` often names a method).
+  ...rules('secret', 0.45, 'pass', 'pin', 'session id', 'session', 'mfa', '2fa', 'two factor'),
 ];
 
 /**
@@ -158,9 +162,28 @@ const EVENT_TIME_TOKENS = new Set([
 ]);
 
 const DIGEST_TOKENS = new Set([
-  'hash', 'checksum', 'digest', 'etag', 'sha', 'md', 'crc', 'fingerprint', 'signature', 'integrity', 'content',
-  'file', 'blob', 'object', 'commit', 'revision', 'nonce', 'salt', 'cursor', 'cache', 'dedup', 'dedupe', 'sri',
+  'hash', 'hashed', 'checksum', 'digest', 'etag', 'sha', 'md', 'crc', 'fingerprint', 'signature', 'integrity', 'content',
+  'file', 'blob', 'object', 'commit', 'revision', 'nonce', 'salt', 'cursor', 'cache', 'dedup', 'dedupe', 'sri', 'hmac',
 ]);
+
+/**
+ * Words saying the column holds a one-way digest *of* what the name mentions
+ * (`token_sha256`, `hashed_api_key`, `password_digest`).
+ *
+ * Judgement: a digest of a password, passphrase or PIN stays a secret — people
+ * choose those, so the hash is crackable offline (and bcrypt/argon2 formats are
+ * caught by their values anyway). A digest of a token, key or generated secret is
+ * not: it is stored precisely so that the credential itself is not, and a
+ * 128+-bit random input cannot be recovered from its hash.
+ */
+const DIGEST_OF_TOKENS = new Set(['hash', 'hashed', 'sha', 'digest', 'checksum', 'hmac', 'md', 'crc']);
+const HUMAN_CHOSEN_SECRETS = new Set(['password', 'passwd', 'passphrase', 'passwort', 'kennwort', 'contrasena', 'pwd', 'pass', 'pin', 'passcode']);
+
+/** Names of network ranges (`allowed_cidr`, `subnet`, `ip_range`): a range names no one. */
+const NETWORK_TOKENS = new Set(['cidr', 'subnet', 'netmask', 'network', 'net', 'range', 'block', 'prefix', 'allowlist', 'whitelist', 'blocklist', 'blacklist', 'denylist', 'vpc', 'route', 'mask', 'supernet']);
+
+/** Names that place a value in a postal address (`shipping_code`, `address_pc`, `location`). */
+const ADDRESS_TOKENS = new Set(['address', 'addr', 'location', 'shipping', 'billing', 'mailing', 'delivery', 'residence', 'home', 'street', 'city', 'town', 'locality', 'adresse', 'direccion', 'indirizzo']);
 
 /** X_name where X is a person role: a person's name. */
 const PERSON_OWNERS = new Set([
@@ -186,7 +209,8 @@ const PERSON_NAME_TOKENS = new Map<string, number>([
   // Role nouns on their own often hold an id; as weak hints they need name-like values.
   ...['author', 'assignee', 'recipient', 'person', 'customer', 'client', 'patient', 'employee', 'owner', 'holder', 'sender',
     'contact', 'member', 'guest', 'passenger', 'student', 'applicant', 'beneficiary', 'signer', 'reporter', 'driver', 'buyer',
-    'seller', 'tenant', 'insured', 'donor', 'attendee', 'participant', 'cardholder'].map((t): [string, number] => [t, 0.3]),
+    'seller', 'tenant', 'insured', 'donor', 'attendee', 'participant', 'cardholder', 'doctor', 'physician', 'provider',
+    'practitioner', 'clinician', 'nurse', 'dentist', 'therapist', 'surgeon'].map((t): [string, number] => [t, 0.3]),
 ]);
 
 /** X_name where X is a thing: not a person. `username`/`user_name` is a login handle, not a name. */
@@ -209,8 +233,9 @@ const NON_PERSON = new Set([
   'chapter', 'book', 'song', 'album', 'movie', 'film', 'show', 'episode', 'track', 'playlist', 'artist_group',
   'vessel', 'vehicle', 'network', 'ssid', 'printer', 'queue', 'topic', 'stream', 'partition', 'region',
   'airport', 'station', 'route', 'lane', 'road', 'hotel', 'restaurant', 'school', 'university', 'hospital',
-  'clinic', 'pharmacy', 'drug', 'medication', 'diagnosis', 'procedure', 'insurance', 'carrier', 'provider',
-  'payer', 'plan', 'account_type', 'user', 'nick', 'screen', 'code', 'short', 'long', 'internal', 'external',
+  'clinic', 'pharmacy', 'drug', 'medication', 'diagnosis', 'procedure', 'insurance', 'carrier', 'plan',
+  'account_type', 'user', 'nick', 'screen', 'code', 'short', 'long', 'internal', 'external',
+  // Not here: `provider` and `payer` name a doctor or a person as often as an organisation; the values decide.
 ]);
 
 const PERSON_TABLES = new Set([
@@ -234,7 +259,7 @@ const VOCAB: ReadonlySet<string> = buildVocabulary();
 function buildVocabulary(): Set<string> {
   const vocab = new Set<string>();
   for (const r of RULES) for (const t of r.phrase) vocab.add(t);
-  for (const set of [IDENTIFIER_TOKENS, VERSION_TOKENS, EVENT_TIME_TOKENS, DIGEST_TOKENS, PERSON_OWNERS, PERSON_NAME_PARTS, NON_PERSON, PERSON_TABLES, FREE_TEXT_TOKENS]) {
+  for (const set of [IDENTIFIER_TOKENS, VERSION_TOKENS, EVENT_TIME_TOKENS, DIGEST_TOKENS, PERSON_OWNERS, PERSON_NAME_PARTS, NON_PERSON, PERSON_TABLES, FREE_TEXT_TOKENS, NETWORK_TOKENS, ADDRESS_TOKENS, HUMAN_CHOSEN_SECRETS]) {
     for (const t of set) vocab.add(t);
   }
   for (const t of QUALIFIERS.keys()) vocab.add(t);
@@ -289,6 +314,11 @@ export function nameTokens(identifier: string): string[] {
       out[out.length - 1] = 'last4';
       continue;
     }
+    // `2fa`/`twoFA` split into 2, fa: one token, "second factor".
+    if (raw === 'fa' && (out[out.length - 1] === '2' || out[out.length - 1] === 'two')) {
+      out[out.length - 1] = '2fa';
+      continue;
+    }
     for (const t of segment(singular(raw))) out.push(singular(t));
   }
   return out;
@@ -308,8 +338,12 @@ export interface NameHints {
   readonly versionLike: boolean;
   /** Event-time names (`created_at`, `shipped_on`): dates are not dates of birth. */
   readonly eventTime: boolean;
-  /** Digest names (`checksum`, `etag`, `sha256`): hex strings are content hashes, not secrets. */
+  /** Digest names (`checksum`, `etag`, `sha256`, `token_hash`): hex strings are content hashes, not secrets. */
   readonly digestLike: boolean;
+  /** Network-range names (`allowed_cidr`, `subnet`): addresses with prefixes are networks, not people's. */
+  readonly networkLike: boolean;
+  /** Names that place the value in a postal address (`shipping_code`, `address_pc`). */
+  readonly addressLike: boolean;
   /** `product_name`, `table_name`, `username`: names of things, not people. */
   readonly nonPersonName: boolean;
   /** `notes`, `comment`, `description`: free text. */
@@ -369,6 +403,29 @@ function personNameHint(tokens: readonly string[], tableTokens: readonly string[
 }
 
 /**
+ * Whether the name says "a digest of a generated secret" (`token_sha256`,
+ * `hashed_api_key`): the secret word nearest to the digest word is not one a
+ * person chooses (see DIGEST_OF_TOKENS for the judgement).
+ */
+function digestOfGeneratedSecret(tokens: readonly string[], matches: readonly { start: number; end: number; phrase: readonly string[] }[]): boolean {
+  if (matches.length === 0) return false;
+  let nearest: (typeof matches)[number] | undefined;
+  let best = Infinity;
+  tokens.forEach((t, d) => {
+    if (!DIGEST_OF_TOKENS.has(t)) return;
+    for (const m of matches) {
+      if (d >= m.start && d <= m.end) continue;
+      const dist = d < m.start ? m.start - d : d - m.end;
+      if (dist < best) {
+        best = dist;
+        nearest = m;
+      }
+    }
+  });
+  return nearest !== undefined && !nearest.phrase.some((t) => HUMAN_CHOSEN_SECRETS.has(t));
+}
+
+/**
  * Hints from a column name. `table` gives context to a bare `name` and to
  * `code` in an address table; pass '' when there is none.
  */
@@ -376,14 +433,17 @@ export function analyzeName(column: string, table = ''): NameHints {
   const tokens = nameTokens(column);
   const tableTokens = nameTokens(table);
   const found = new Map<PiiClass, { strength: number; used: Set<number> }>();
+  const secretMatches: { start: number; end: number; phrase: readonly string[] }[] = [];
   for (let i = 0; i < tokens.length; i++) {
     for (const r of RULES) {
       if (!matchAt(tokens, i, r.phrase)) continue;
+      if (r.cls === 'secret') secretMatches.push({ start: i, end: i + r.phrase.length - 1, phrase: r.phrase });
       const cur = found.get(r.cls);
       const used = new Set<number>(r.phrase.map((_, k) => i + k));
       if (cur === undefined || r.strength > cur.strength) found.set(r.cls, { strength: r.strength, used });
     }
   }
+  const digestOfSecret = digestOfGeneratedSecret(tokens, secretMatches);
   // `code` in an address table (`addresses.code`) is a postal code.
   if (!found.has('postal_code') && tokens.length === 1 && tokens[0] === 'code' && tableTokens.some((t) => t === 'address' || t === 'addr' || t === 'location')) {
     found.set('postal_code', { strength: 0.4, used: new Set([tokens.indexOf('code')]) });
@@ -394,7 +454,7 @@ export function analyzeName(column: string, table = ''): NameHints {
   const positive = new Map<PiiClass, number>();
   const qualified = new Map<PiiClass, number>();
   for (const [cls, { strength, used }] of found) {
-    const isQualified = tokens.some((t, i) => !used.has(i) && qualifies(t, cls));
+    const isQualified = tokens.some((t, i) => !used.has(i) && qualifies(t, cls)) || (cls === 'secret' && digestOfSecret);
     (isQualified ? qualified : positive).set(cls, strength);
   }
   // `ip_address` mentions `address`; `email_address` is an email, not a street address: nothing to do.
@@ -410,6 +470,8 @@ export function analyzeName(column: string, table = ''): NameHints {
     versionLike: !positive.has('ip_address') && tokens.some((t) => VERSION_TOKENS.has(t)),
     eventTime: !positive.has('dob') && tokens.some((t) => EVENT_TIME_TOKENS.has(t)),
     digestLike: !positive.has('secret') && tokens.some((t) => DIGEST_TOKENS.has(t)),
+    networkLike: !positive.has('ip_address') && tokens.some((t) => NETWORK_TOKENS.has(t)),
+    addressLike: tokens.some((t) => ADDRESS_TOKENS.has(t)),
     nonPersonName: person.nonPerson || (person.strength === 0 && tokens.includes('name')),
     freeText: tokens.some((t) => FREE_TEXT_TOKENS.has(t)),
   };

@@ -103,7 +103,7 @@ function analyzeUncached(sql: string, catalog: CatalogSnapshot): AnalysisResult 
 }
 
 /** Words that name the settings, or ways to change settings from inside a statement. */
-const READING_WORDS = ['client_encoding', 'standard_conforming_strings', 'set_config', 'names'];
+const READING_WORDS = ['client_encoding', 'standard_conforming_strings', 'set_config', 'names', 'pg_settings'];
 
 /**
  * Which statements may change client_encoding or standard_conforming_strings:
@@ -121,7 +121,7 @@ function markReadingChanges(sql: string, parsed: ParsedStatement[], statements: 
     const changes =
       st.nodeType === 'DoStmt' || st.nodeType === 'CallStmt' || st.nodeType === 'DiscardStmt' ||
       (st.nodeType === 'VariableSetStmt' && (words.has('all') || READING_WORDS.some((w) => words.has(w)))) ||
-      words.has('set_config') || [...words].some((w) => risky.has(w));
+      words.has('set_config') || words.has('pg_settings') || [...words].some((w) => risky.has(w));
     if (changes) statements[i] = { ...st, changesReading: true };
   });
 }
@@ -137,6 +137,11 @@ export function readingFunctions(catalog: CatalogSnapshot): Set<string> {
     if (fn.language === 'internal' || fn.language === 'c') continue;
     const body = fn.body.toLowerCase();
     if (READING_WORDS.some((w) => body.includes(w)) || /\bexecute\b/.test(body) || (fn.language !== 'sql' && fn.language !== 'plpgsql')) names.add(fn.name.toLowerCase());
+  }
+  // Views and rules run code too: a view whose definition calls set_config changes settings when read.
+  for (const rel of catalog.data.relations) {
+    const def = rel.viewDefinition?.toLowerCase();
+    if (def && (READING_WORDS.some((w) => def.includes(w)) || [...names].some((n) => def.includes(n)))) names.add(rel.name.toLowerCase());
   }
   readingFunctionCache.set(catalog, names);
   return names;
@@ -170,6 +175,12 @@ function markSameQueryUses(sql: string, parsed: ParsedStatement[], statements: S
     }
     if (type === 'RuleStmt' || type === 'CreateTrigStmt' || type === 'CreatePolicyStmt') {
       created.add(String(((body.relation as Node | undefined)?.relname as string) ?? '').toLowerCase());
+    }
+    if (type === 'RenameStmt' || type === 'AlterObjectSchemaStmt') {
+      // After a rename a name means another object than the catalog says.
+      created.add(String(((body.relation as Node | undefined)?.relname as string) ?? '').toLowerCase());
+      created.add(String(body.newname ?? '').toLowerCase());
+      for (const part of (body.object as Node | undefined)?.List ? (((body.object as Node).List as Node).items as Node[]) : []) created.add(String(name(part) ?? '').toLowerCase());
     }
     created.delete('');
   });
@@ -256,6 +267,15 @@ export function analyzeStatement(node: Node, catalog: CatalogSnapshot): Statemen
       ctx.hazard('copy', 'CREATE RULE condition', ctx.expr(body.whereClause, { items: [], ctes: new Map() }).sources);
       return base('ddl');
     }
+    case 'ViewStmt': {
+      // A view stores no values, and reading it is traced through its
+      // definition once the catalog shows it; until then (an open transaction, a
+      // temporary view) pgveil can't see it: creating one over masked columns is
+      // refused like server-side code (CREATE FUNCTION), unless they are readable raw.
+      const outs = ctx.statement(body.query as Node) ?? [];
+      ctx.hazard('function', 'CREATE VIEW', unionSources(outs));
+      return base('ddl');
+    }
     case 'CreateTableAsStmt': {
       const query = body.query as Node;
       if (query.ExecuteStmt) {
@@ -280,8 +300,7 @@ export function analyzeStatement(node: Node, catalog: CatalogSnapshot): Statemen
       // DDL: column defaults, CHECK constraints, policies, triggers and the like
       // can call server-side code or embed values; walk every expression.
       const embedded = ctx.expr(body, { items: [], ctes: new Map() }).sources;
-      // A view stores no values: reading it is traced through its definition.
-      if (nodeType !== 'ViewStmt') ctx.hazard('copy', nodeType, embedded);
+      ctx.hazard('copy', nodeType, embedded);
       if (CODE_DDL.has(nodeType) || (nodeType.includes('Domain') && JSON.stringify(body).includes('FuncCall'))) {
         // Casts, aggregates, operators, event triggers, RLS policies, domain
         // checks with functions: code that runs implicitly, out of sight.

@@ -310,11 +310,13 @@ export class LineageContext {
       }
       case 'ExplainStmt': {
         const analyze = ((body.options as Node[] | undefined) ?? []).some((o) => (o.DefElem as Node | undefined)?.defname === 'analyze');
-        // Plain EXPLAIN runs nothing; EXPLAIN ANALYZE runs the statement, hazards included.
+        // Plain EXPLAIN runs nothing, but its row estimates come from the column
+        // statistics: a predicate's estimate answers questions about the values.
+        // EXPLAIN ANALYZE runs the statement, hazards included.
         const inner = new LineageContext(this.catalog);
         inner.statement(body.query as Node, outer);
         for (const r of inner.relations) this.relations.add(r);
-        if (analyze) this.hazards.push(...inner.hazards);
+        this.hazards.push(...(analyze ? inner.hazards : inner.hazards.filter((h) => h.kind === 'filter' || h.kind === 'system')));
         return undefined;
       }
       default:
@@ -720,7 +722,11 @@ export class LineageContext {
 const viewCache = new WeakMap<CatalogSnapshot, Map<number, { cols: RangeColumn[]; hazards: Hazard[] }>>();
 
 // RAISE is not here: errors and notices of statements that read masked columns are scrubbed.
-const SIDE_EFFECT_WORDS = ['insert', 'update', 'delete', 'merge', 'copy', 'set_config', 'pg_notify', 'notify', 'execute', 'into', 'call', 'dblink', 'lo_from_bytea', 'lo_put', 'lowrite', 'lo_import', 'lo_export', 'create', 'alter'];
+/** Words of code that can keep or send a value somewhere (a table, a sequence, a setting, a lock, a notification, a file). */
+const SIDE_EFFECT_WORDS = [
+  'insert', 'update', 'delete', 'merge', 'copy', 'notify', 'execute', 'into', 'call', 'create', 'alter', 'nextval',
+  ...SIDE_CHANNEL_FUNCTIONS,
+];
 
 function hasSideEffects(body: string, language: string): boolean {
   if (language !== 'sql' && language !== 'plpgsql') return true;
