@@ -35,32 +35,8 @@ import {
   type HeldoutFixture,
   type TruthEntry,
 } from './support/scan-heldout-fixture.js';
+import type { Catalog, CatalogColumn, CatalogFinding } from './support/scan-catalog.js';
 
-interface CatalogFinding {
-  class: string;
-  confidence: number;
-  match_rate: number;
-  detector: string;
-  json_path?: string;
-}
-interface CatalogColumn {
-  relation_kind: string;
-  type: string;
-  class: string;
-  confidence: number;
-  findings: CatalogFinding[];
-}
-interface Catalog {
-  version: number;
-  database: string;
-  threshold: number;
-  relations: {
-    scanned: { relation: string; kind: string; rows_sampled: number; method: string }[];
-    skipped: { relation: string; kind: string; sqlstate?: string; reason: string }[];
-  };
-  columns: Record<string, CatalogColumn> | null;
-  below_threshold: Record<string, CatalogFinding> | null;
-}
 
 interface Run {
   code: number | null;

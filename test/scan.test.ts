@@ -17,27 +17,8 @@ import { scan } from '../src/cli/scan.js';
 import { runCli } from './support/cli.js';
 import { pgInfo, superConfig, withClient } from './support/proxy.js';
 import { createScanFixture, EXPECTED_SKIPS, GROUND_TRUTH, SCAN_DB, SCAN_ROLE, type ScanFixture } from './support/scan-fixture.js';
+import type { Catalog } from './support/scan-catalog.js';
 
-interface CatalogFinding {
-  class: string;
-  confidence: number;
-  match_rate: number;
-  detector: string;
-  json_path?: string;
-}
-interface Catalog {
-  version: number;
-  database: string;
-  schemas: string[];
-  sample_rows: number;
-  threshold: number;
-  relations: {
-    scanned: { relation: string; kind: string; rows_sampled: number; method: string }[];
-    skipped: { relation: string; kind: string; sqlstate?: string; reason: string }[];
-  };
-  columns: Record<string, { relation_kind: string; type: string; class: string; confidence: number; findings: CatalogFinding[] }>;
-  below_threshold: Record<string, CatalogFinding>;
-}
 
 let dir: string;
 let fixture: ScanFixture;

@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
-import { RawConnection, cstr, i16, i32, message, type RawMessage } from './raw.js';
+import { RawConnection, cstr, fields, i16, i32, message, type RawMessage } from './raw.js';
 import { base64Cores, type Needle } from './leak-detector.js';
 
 const require = createRequire(import.meta.url);
@@ -113,16 +113,7 @@ export const S = (): Buffer => message('S');
 export const H = (): Buffer => message('H');
 
 /** Fields of an 'E'/'N' body. */
-export function errorFields(body: Buffer): Record<string, string> {
-  const out: Record<string, string> = {};
-  let o = 0;
-  while (o < body.length && body[o] !== 0) {
-    const end = body.indexOf(0, o + 1);
-    out[String.fromCharCode(body[o])] = body.toString('utf8', o + 1, end);
-    o = end + 1;
-  }
-  return out;
-}
+export const errorFields = fields;
 
 /** DataRow body → fields as strings (null for SQL NULL). */
 export function dataRow(body: Buffer): (string | null)[] {
