@@ -310,6 +310,27 @@ describe('protocol paths', () => {
   });
 });
 
+describe('settings that change how text is read', () => {
+  it('ROLLBACK that undoes a SET of standard_conforming_strings makes the settings unknown for the rest of the query', async () => {
+    const raw = await rawSession(px.port);
+    const z = async (n: number) => {
+      const deadline = Date.now() + 5_000;
+      while (raw.messages.filter((m) => m.type === 'Z').length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    };
+    raw.write(query('SET standard_conforming_strings = off'));
+    await z(1);
+    raw.write(query('BEGIN; SET standard_conforming_strings = on'));
+    await z(2);
+    // After the ROLLBACK the server reads 'a\'' as a quote inside the literal: the rest is code.
+    raw.write(query("ROLLBACK; SELECT 'a\\' AS p, 1 AS q -- ', (SELECT string_agg(ssn, ';') FROM app.users) AS r --'"));
+    await z(3);
+    const text = raw.messages.map((m) => m.body.toString('latin1')).join('|');
+    raw.close();
+    expect(text).not.toContain('123-45-6789');
+    expect(raw.messages.some((m) => m.type === 'E' && fields(m.body).C === '42501')).toBe(true);
+  });
+});
+
 describe('names the server rejected', () => {
   it('a second Parse of an existing statement name does not replace what the server holds', async () => {
     const raw = await rawSession(px.port);

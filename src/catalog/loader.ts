@@ -19,8 +19,9 @@ export async function loadCatalog(config: pg.ClientConfig): Promise<CatalogSnaps
     // must not freeze every session: give up quickly instead (fail closed).
     await client.query("SET lock_timeout = '2s'; SET statement_timeout = '15s'");
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const rels = await client.query<{ oid: number; schema: string; name: string; relkind: string; viewdef: string | null }>(
+    const rels = await client.query<{ oid: number; schema: string; name: string; relkind: string; viewdef: string | null; code: boolean }>(
       `SELECT c.oid::int4 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind,
+              c.relhastriggers OR c.relhasrules AS code,
               CASE WHEN c.relkind IN ('v','m') THEN pg_get_viewdef(c.oid) END AS viewdef
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relkind IN ('r','v','m','p','f') AND n.nspname NOT IN ${SYSTEM_SCHEMAS}`,
@@ -90,6 +91,7 @@ export async function loadCatalog(config: pg.ClientConfig): Promise<CatalogSnaps
         columns: [],
         ancestors: [],
         viewDefinition: r.viewdef ?? undefined,
+        runsCode: r.code || undefined,
       });
     }
     for (const c of cols.rows) byOid.get(c.rel)?.columns.push({ attnum: c.attnum, name: c.name, typeOid: c.type });

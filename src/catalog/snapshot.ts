@@ -23,6 +23,8 @@ export interface RelationInfo {
   ancestors: number[];
   /** SELECT text of a view or materialized view (pg_get_viewdef). */
   viewDefinition?: string;
+  /** Writes to it run triggers or rules (server-side code). */
+  runsCode?: boolean;
 }
 
 export interface FunctionInfo {

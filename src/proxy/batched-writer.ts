@@ -19,7 +19,7 @@ export class BatchedWriter {
   private tail: Buffer | undefined;
   private tailStart = 0;
   private tailEnd = 0;
-  /** Bytes handed to the socket so far. */
+  /** Bytes queued for the socket so far. */
   bytesWritten = 0;
   /** Where rewritten messages are built; what is written there goes out in order with the rest. */
   readonly arena = new OutputArena((written) => this.queue(written));
@@ -87,7 +87,14 @@ export class BatchedWriter {
   }
 
   private flush(): void {
-    this.commitArena();
+    // Straight into parts (not through queue(): end() has already set depth to 0).
+    const built = this.arena.take();
+    if (built) {
+      this.closeTail();
+      this.parts.push(built);
+      this.size += built.length;
+      this.bytesWritten += built.length;
+    }
     this.closeTail();
     const n = this.parts.length;
     if (n === 0) return;

@@ -194,8 +194,11 @@ export class Guard {
    * the ReadyForQuery that answers it; until then the settings are unknown.
    */
   private readingUnknown(): boolean {
-    return this.readingChangeBeforeSync || this.fifo.some((e) => (e.kind === 'query' || e.kind === 'sync' || e.kind === 'function') && e.changesReading === true);
+    return this.readingChangeBeforeSync || this.readingChanges > 0;
   }
+
+  /** Entries in the FIFO with changesReading (they leave it only at their ReadyForQuery). */
+  private readingChanges = 0;
 
   parameterStatus(name: string, value: string): void {
     if (name === 'client_encoding') this.clientEncoding = value.toUpperCase();
@@ -451,17 +454,32 @@ export class Guard {
       this.hooks.toUpstream(describe);
       portal.describeRequested = true;
     }
-    const analysis = this.portalAnalysis(portal);
-    if (analysis && this.changesReading(analysis)) this.readingChangeBeforeSync = true;
+    if (portal && this.portalChangesReading(portal)) this.readingChangeBeforeSync = true;
     this.push({ kind: 'execute', portal: name, value: portal }, msg);
     this.updateRules();
+  }
+
+  /** Whether executing the portal may change the settings; an ambiguous portal may run any version of its statement. */
+  private portalChangesReading(portal: Portal): boolean {
+    const versions = portal.ambiguous
+      ? [portal.candidate, portal.candidate?.shadows, this.statements.get(portal.statementName)]
+      : [portal.candidate && !portal.candidate.rejected ? portal.candidate : this.statements.get(portal.statementName)];
+    return versions.some((v) => v?.analysis !== undefined && this.changesReading(v.analysis));
   }
 
   /** Whether running `st` may change client_encoding or standard_conforming_strings (see StatementAnalysis). */
   private changesReading(st: StatementAnalysis): boolean {
     // EXECUTE of a prepared SET, say: what matters is what it runs.
-    return st.changesReading === true || this.effective(st).changesReading === true;
+    if (st.changesReading === true || this.effective(st).changesReading === true) return true;
+    // Ending a transaction undoes its SETs: a change only if one may have been made in it.
+    return st.endsTransaction === true && this.readingChangedInTransaction;
   }
+
+  /**
+   * A request that may change the settings was sent since the session was last
+   * idle outside a transaction: COMMIT or ROLLBACK may then change them back.
+   */
+  private readingChangedInTransaction = false;
 
   /** For EXECUTE / FETCH the analysis that matters is that of the prepared statement / cursor. */
   private effective(st: StatementAnalysis): StatementAnalysis {
@@ -509,6 +527,10 @@ export class Guard {
   private forwarded = false;
 
   private push(entry: Pending, msg: Buffer): void {
+    if ((entry.kind === 'query' || entry.kind === 'sync' || entry.kind === 'function') && entry.changesReading) {
+      this.readingChanges++;
+      this.readingChangedInTransaction = true;
+    }
     this.fifo.push(entry);
     if (this.fifo.length === 1) this.onHeadChanged();
     if (!this.forwarded) this.hooks.toUpstream(msg);
@@ -608,10 +630,12 @@ export class Guard {
           const e = this.fifo[0];
           if (e.kind === 'sync' || e.kind === 'query' || e.kind === 'function') {
             this.fifo.shift();
+            if (e.changesReading) this.readingChanges--;
             break;
           }
           this.fifo.shift();
         }
+        if (this.txStatus === 0x49 /* I */ && this.readingChanges === 0 && !this.readingChangeBeforeSync) this.readingChangedInTransaction = false;
         this.pass(msg);
         this.drainInjects();
         return;
@@ -770,6 +794,7 @@ export class Guard {
       // (PostgreSQL also skips Query and FunctionCall messages in that state.)
       while (this.fifo.length && this.fifo[0].kind !== 'sync') {
         const e = this.fifo.shift() as Pending;
+        if ((e.kind === 'query' || e.kind === 'function') && e.changesReading) this.readingChanges--;
         if (e.kind === 'parse') {
           e.statement.rejected = true;
           e.statement.shadows = undefined;

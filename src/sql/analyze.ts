@@ -58,6 +58,8 @@ export interface StatementAnalysis {
    * query or pipeline can't be judged with the settings pgveil knows.
    */
   changesReading?: boolean;
+  /** COMMIT, ROLLBACK (TO), PREPARE TRANSACTION…: they undo the SETs of the transaction. */
+  endsTransaction?: boolean;
 }
 
 export type AnalysisResult =
@@ -105,11 +107,18 @@ function analyzeUncached(sql: string, catalog: CatalogSnapshot): AnalysisResult 
 /** Words that name the settings, or ways to change settings from inside a statement. */
 const READING_WORDS = ['client_encoding', 'standard_conforming_strings', 'set_config', 'names', 'pg_settings'];
 
+/** Transaction ends undo the SETs made in the transaction. */
+const ENDS_TRANSACTION = new Set(['TRANS_STMT_COMMIT', 'TRANS_STMT_ROLLBACK', 'TRANS_STMT_ROLLBACK_TO', 'TRANS_STMT_PREPARE', 'TRANS_STMT_COMMIT_PREPARED', 'TRANS_STMT_ROLLBACK_PREPARED']);
+const DML = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
+
 /**
  * Which statements may change client_encoding or standard_conforming_strings:
  * SET/RESET of them (RESET ALL, DISCARD ALL too), set_config(), DO and CALL,
- * and calls of server-side code that mentions them or runs dynamic SQL.
- * Judged on words: it may say yes too often, never no wrongly.
+ * calls of server-side code that mentions them or runs dynamic SQL, and
+ * writes to tables with triggers or rules. Judged on words, so it says yes too
+ * often; code it can't see (column defaults, domain checks, casts and
+ * operators calling user functions, functions created in a request still on
+ * its way) is not followed. Transaction ends: see endsTransaction.
  */
 function markReadingChanges(sql: string, parsed: ParsedStatement[], statements: StatementAnalysis[], catalog: CatalogSnapshot): void {
   const bytes = parsed.length > 1 ? Buffer.from(sql, 'utf8') : undefined;
@@ -118,11 +127,14 @@ function markReadingChanges(sql: string, parsed: ParsedStatement[], statements: 
     const st = statements[i];
     const text = (bytes ? bytes.toString('utf8', p.location, p.length === undefined ? bytes.length : p.location + p.length) : sql).toLowerCase();
     const words = new Set(text.match(/[a-z_][a-z0-9_$]*/g) ?? []);
+    const txKind = (p.stmt.TransactionStmt as Node | undefined)?.kind as string | undefined;
     const changes =
       st.nodeType === 'DoStmt' || st.nodeType === 'CallStmt' || st.nodeType === 'DiscardStmt' ||
+      ((DML.has(st.nodeType) || st.kind === 'copy_in') && st.relations.some((oid) => catalog.relation(oid)?.runsCode === true)) ||
       (st.nodeType === 'VariableSetStmt' && (words.has('all') || READING_WORDS.some((w) => words.has(w)))) ||
       words.has('set_config') || words.has('pg_settings') || [...words].some((w) => risky.has(w));
     if (changes) statements[i] = { ...st, changesReading: true };
+    else if (txKind !== undefined && ENDS_TRANSACTION.has(txKind)) statements[i] = { ...st, endsTransaction: true };
   });
 }
 
@@ -179,7 +191,7 @@ function markSameQueryUses(sql: string, parsed: ParsedStatement[], statements: S
     if (type === 'RenameStmt' || type === 'AlterObjectSchemaStmt') {
       // After a rename a name means another object than the catalog says.
       created.add(String(((body.relation as Node | undefined)?.relname as string) ?? '').toLowerCase());
-      created.add(String(body.newname ?? '').toLowerCase());
+      if (typeof body.newname === 'string') created.add(body.newname.toLowerCase());
       for (const part of (body.object as Node | undefined)?.List ? (((body.object as Node).List as Node).items as Node[]) : []) created.add(String(name(part) ?? '').toLowerCase());
     }
     created.delete('');

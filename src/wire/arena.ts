@@ -26,8 +26,10 @@ export class OutputArena {
   constructor(
     /** Receives the written part of a buffer that is being replaced. */
     private readonly onFull: (written: Buffer) => void,
-    private readonly size = 512 * 1024,
-    private readonly stageSize = 128 * 1024,
+    // Kept per session while it lives: small enough for many sessions, big
+    // enough for a socket chunk (64 KiB) to be staged whole.
+    private readonly size = 128 * 1024,
+    private readonly stageSize = 64 * 1024,
   ) {}
 
   /** Makes sure `size` bytes fit at `pos`; returns the buffer to write into. */

@@ -223,7 +223,7 @@ const NULL_MARKER = Buffer.from('\\N');
 export class CopyTextRewriter {
   /** Index of the last column with a mask: the rest of a row goes as one span. */
   private readonly lastMasked: number;
-  /** Position of the next backslash at or after `scanFrom` in `scanned` (Infinity: none). */
+  /** Position of the next backslash at or after `searchedFrom` in `scanned` (Infinity: none). */
   private scanned: Buffer | undefined;
   private nextBackslash = -1;
   private searchedFrom = 0;
@@ -369,7 +369,6 @@ function escapeCopyText(b: Buffer, from: number, to: number, delimiter: number):
 
 /** Scratch space for field boundaries (rows are rewritten one at a time; a table has at most 1664 columns). */
 const fieldBounds = new Int32Array(4096);
-
 
 /** Rewrites one CopyData row of any text or csv format, through strings; returns the new 'd' message. */
 export function rewriteCopyRow(message: Buffer, fmt: CopyTextFormat, rewrites: readonly CopyFieldRewrite[], fallback: CopyFieldRewrite = null): Buffer {
