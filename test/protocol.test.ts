@@ -20,7 +20,7 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import postgres from 'postgres';
 import { pgInfo, startProxy, superConfig, withClient, type RunningProxy } from './support/proxy.js';
 import { AUTH_USERS } from './support/pg-info.js';
-import { RawConnection, fields, message, query, type RawMessage, cstr, i16, i32 } from './support/raw.js';
+import { RawConnection, dataRowValues, fields, message, query, type RawMessage, cstr, i16, i32 } from './support/raw.js';
 
 // ---- message builders ------------------------------------------------------
 
@@ -116,22 +116,6 @@ async function both(bytes: Buffer | Buffer[], zCount = 1): Promise<{ direct: Raw
   }
 }
 
-/** Field values of a DataRow body (null for SQL NULL). */
-function dataRowValues(body: Buffer): (Buffer | null)[] {
-  const n = body.readInt16BE(0);
-  const out: (Buffer | null)[] = [];
-  let o = 2;
-  for (let i = 0; i < n; i++) {
-    const len = body.readInt32BE(o);
-    o += 4;
-    if (len < 0) out.push(null);
-    else {
-      out.push(body.subarray(o, o + len));
-      o += len;
-    }
-  }
-  return out;
-}
 const text = (body: Buffer, col = 0) => dataRowValues(body)[col]?.toString('utf8') ?? null;
 const cmdTag = (m: RawMessage) => m.body.toString('utf8', 0, m.body.length - 1);
 

@@ -40,6 +40,7 @@
  *           or UTF-8, text within varchar(n)); not valid for the type → NULL.
  */
 import { createHmac } from 'node:crypto';
+import { copySpan } from '../util/bytes.js';
 import type { FixedMask, HashMask, MaskSpec, PartialMask, RoundMask } from './spec.js';
 import { numericPrecision, textLimit, typeFamily, OID, type TypeFamily } from './types.js';
 import {
@@ -83,18 +84,11 @@ function withInto(fn: (raw: Buffer) => Buffer | null, into: MaskInto): MaskFn {
   return Object.assign(fn, { into });
 }
 
-/** Copies a short byte range; Buffer#copy costs a typed-array view per call. */
-function put(src: Buffer, from: number, to: number, dst: Buffer, at: number): number {
-  const n = to - from;
-  if (n > 32) return src.copy(dst, at, from, to);
-  for (let i = 0; i < n; i++) dst[at + i] = src[from + i];
-  return n;
-}
 
 /** The fast form of a mask that has only the Buffer form: call it and copy. */
 function viaBuffer(fn: (raw: Buffer) => Buffer | null, src: Buffer, start: number, end: number, dst: Buffer, at: number): number {
   const out = fn(src.subarray(start, end));
-  return out === null ? -1 : put(out, 0, out.length, dst, at);
+  return out === null ? -1 : copySpan(out, 0, out.length, dst, at);
 }
 export type TextMaskFn = (value: string) => string | null;
 
@@ -171,7 +165,7 @@ function constant(value: Buffer | null): MaskFn {
   if (value === null) return NULL_FN;
   return withInto(() => value, {
     maxOut: () => value.length,
-    write: (_src, _start, _end, dst, at) => put(value, 0, value.length, dst, at),
+    write: (_src, _start, _end, dst, at) => copySpan(value, 0, value.length, dst, at),
   });
 }
 
@@ -314,7 +308,7 @@ function emailFn(t: TypeInfo): MaskFn {
     while (sign >= start && src[sign] !== 0x40) sign--;
     dst[at] = dst[at + 1] = dst[at + 2] = 0x2a;
     if (sign < start) return 3;
-    return 3 + put(src, sign, end, dst, at + 3);
+    return 3 + copySpan(src, sign, end, dst, at + 3);
   };
   return withInto(
     (raw) => {

@@ -651,6 +651,8 @@ export class Guard {
         return;
       case 0x44 /* D DataRow */:
       case 0x64 /* d CopyData */:
+        // The session hands rows over through rows() (REWRITE rule) or forwards
+        // them; should one come here held, it must not leave unmasked.
         if (forwarded) return;
         return this.rows(msg, 0, msg.length);
       case 0x53 /* S ParameterStatus */: {

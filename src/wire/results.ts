@@ -1,4 +1,8 @@
+import type { MaskFn, MaskInto } from '../masking/compile.js';
+import { copySpan } from '../util/bytes.js';
 import type { OutputArena } from './arena.js';
+
+export { copySpan };
 
 /**
  * Reading RowDescription and rewriting DataRow / COPY rows: the only places
@@ -64,32 +68,10 @@ const KEEP = 0;
 const INTO = 1;
 const OUT = 2;
 
-/** Fast form of a rewrite (see MaskInto in src/masking): writes into the output itself. */
-export interface FieldRewriteInto {
-  maxOut(len: number): number;
-  write(src: Buffer, start: number, end: number, dst: Buffer, at: number): number;
-}
 
 /** A per-column rewrite: null leaves the field untouched. Returning null from the function sends SQL NULL. */
-export type FieldRewrite = (((raw: Buffer) => Buffer | null) & { readonly into?: FieldRewriteInto }) | null;
+export type FieldRewrite = MaskFn | null;
 
-/**
- * Copies src[from, to) to dst at `at`. `shift` ≥ 0 says src is a view of dst's
- * memory starting at dst[shift] (input staged in the arena): copyWithin moves
- * the bytes without creating a view. Otherwise short spans are copied by a
- * loop, as Buffer#copy builds a typed-array view per call, which dominates for
- * the short fields of a row.
- */
-export function copySpan(src: Buffer, from: number, to: number, dst: Buffer, at: number, shift = -1): number {
-  const n = to - from;
-  if (shift >= 0) {
-    dst.copyWithin(at, shift + from, shift + to);
-    return n;
-  }
-  if (n > 32) return src.copy(dst, at, from, to);
-  for (let i = 0; i < n; i++) dst[at + i] = src[from + i];
-  return n;
-}
 
 /**
  * Appends src[start, end) to `out` unchanged: messages met among rewritten rows
@@ -176,7 +158,7 @@ export function rewriteDataRow(src: Buffer, start: number, rewrites: readonly Fi
     let n: number;
     if (mode === INTO) {
       const from = starts[i] + 4;
-      const into = (rewrites[i] as NonNullable<FieldRewrite>).into as FieldRewriteInto;
+      const into = (rewrites[i] as NonNullable<FieldRewrite>).into as MaskInto;
       n = into.write(src, from, from + lengths[i], dst, w + 4);
       // Past its bound a mask would have written over rows not yet rewritten: end the session.
       if (n > into.maxOut(lengths[i])) throw new RangeError('a mask wrote more than its bound');
@@ -295,7 +277,7 @@ export class CopyTextRewriter {
       if (mode === KEEP) {
         w += copySpan(src, from, to, dst, w, shift);
       } else if (mode === INTO) {
-        const into = (masks[k] as NonNullable<CopyByteRewrite>).into as FieldRewriteInto;
+        const into = (masks[k] as NonNullable<CopyByteRewrite>).into as MaskInto;
         const written = into.write(src, from, to, dst, w);
         if (written > into.maxOut(to - from)) throw new RangeError('a mask wrote more than its bound');
         if (written < 0) {

@@ -134,3 +134,20 @@ export const i32 = (n: number): Buffer => {
   b.writeInt32BE(n);
   return b;
 };
+
+/** Field values of a DataRow body (null for SQL NULL). */
+export function dataRowValues(body: Buffer): (Buffer | null)[] {
+  const n = body.readInt16BE(0);
+  const out: (Buffer | null)[] = [];
+  let o = 2;
+  for (let i = 0; i < n; i++) {
+    const len = body.readInt32BE(o);
+    o += 4;
+    if (len < 0) out.push(null);
+    else {
+      out.push(body.subarray(o, o + len));
+      o += len;
+    }
+  }
+  return out;
+}

@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
-import { RawConnection, cstr, fields, i16, i32, message, type RawMessage } from './raw.js';
+import { RawConnection, cstr, dataRowValues, fields, i16, i32, message, type RawMessage } from './raw.js';
 import { base64Cores, type Needle } from './leak-detector.js';
 
 const require = createRequire(import.meta.url);
@@ -116,21 +116,7 @@ export const H = (): Buffer => message('H');
 export const errorFields = fields;
 
 /** DataRow body → fields as strings (null for SQL NULL). */
-export function dataRow(body: Buffer): (string | null)[] {
-  const n = body.readUInt16BE(0);
-  const out: (string | null)[] = [];
-  let o = 2;
-  for (let i = 0; i < n; i++) {
-    const len = body.readInt32BE(o);
-    o += 4;
-    if (len < 0) out.push(null);
-    else {
-      out.push(body.toString('utf8', o, o + len));
-      o += len;
-    }
-  }
-  return out;
-}
+export const dataRow = (body: Buffer): (string | null)[] => dataRowValues(body).map((v) => (v === null ? null : v.toString('utf8')));
 
 // ---- needles for values that are not in the PII fixture ---------------------------
 
