@@ -9,5 +9,7 @@ export default defineConfig({
     // Two cores: two files at a time against the one server.
     maxWorkers: 2,
     pool: 'forks',
+    // The guard compares what it remembers with fresh answers and fails loudly on a difference.
+    env: { PGVEIL_GUARD_SELF_CHECK: '1' },
   },
 });

@@ -134,8 +134,8 @@ class Recorder implements FramerSink {
     if (!(start >= 0 && start <= end && end <= chunk.length)) fail(`forward(chunk of ${chunk.length}, ${start}, ${end}): bad range`);
     this.events.push({ kind: 'forward', bytes: Buffer.from(chunk.subarray(start, end)) });
   }
-  observe(type: number, msg: Buffer): void {
-    this.events.push({ kind: 'observe', type, msg: Buffer.from(msg) });
+  observe(type: number, chunk: Buffer, start: number, end: number): void {
+    this.events.push({ kind: 'observe', type, msg: Buffer.from(chunk.subarray(start, end)) });
     this.seen(type);
   }
   inspect(type: number, msg: Buffer): void {

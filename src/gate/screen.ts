@@ -19,9 +19,11 @@ const FAST_STARTS = new Set(['select', 'with', 'values', 'table']);
 const ALWAYS_ANALYZE = new Set(['into', 'copy', ...SIDE_CHANNEL_FUNCTIONS, ...SYSTEM_LEAK_RELATIONS, ...QUERY_STRING_FUNCTIONS]);
 const WORD = /[a-z_\u0080-\uffff][a-z0-9_$\u0080-\uffff]*/g;
 
-interface Vocabulary {
+export interface Vocabulary {
   /** Plain identifiers (matched as words), and ALWAYS_ANALYZE: one lookup per word. */
   words: Set<string>;
+  /** The same words, for matching in place (see WordIndex). */
+  index: WordIndex;
   /** Names that aren't plain identifiers (matched as substrings, quotes doubled too). */
   others: string[];
 }
@@ -66,35 +68,133 @@ export function screen(sql: string, catalog: CatalogSnapshot, policy: Policy): b
 }
 
 export function isHarmlessRead(sql: string, catalog: CatalogSnapshot, policy: Policy): boolean {
-  const lower = sql.toLowerCase();
-  const first = /^\s*([a-z]+)/.exec(lower);
-  if (!first || !FAST_STARTS.has(first[1])) return false;
-  const semi = lower.indexOf(';');
-  if (semi >= 0 && lower.slice(semi + 1).trim() !== '') return false;
-  if (lower.includes('u&')) return false;
+  // The statement is read in place, each ASCII letter lowered as it is read:
+  // no lower-cased copy, no substrings, for the words that are plain ASCII
+  // (nearly all); this runs for every statement whose text changes.
+  const n = sql.length;
+  let i = 0;
+  while (i < n && isAsciiSpace(sql.charCodeAt(i))) i++;
+  const firstStart = i;
+  while (i < n && isAsciiLetter(sql.charCodeAt(i))) i++;
+  if (i === firstStart || !isFastStart(sql, firstStart, i)) return false;
+  // Anything else before the first word or right after it (a Unicode space,
+  // a letter whose lower case starts with ASCII) takes the full path.
+  if (i < n && sql.charCodeAt(i) >= 0x80) return false;
+  const semi = sql.indexOf(';');
+  if (semi >= 0 && sql.slice(semi + 1).trim() !== '') return false;
+  if (sql.includes('u&') || sql.includes('U&')) return false;
   const vocab = vocabulary(catalog, policy);
   const known = catalog.knownWords;
-  // Every word, as WORD would find them (a hand-written scan: no match array,
-  // no regex; this runs for every statement whose text changes, like literals).
-  const n = lower.length;
-  for (let i = 0; i < n; ) {
-    if (!isWordStart(lower.charCodeAt(i))) {
+  const knownIndex = known && wordIndexOf(known);
+  // Every word, as WORD would find them in the lower-cased text.
+  for (i = 0; i < n; ) {
+    const c0 = lowerAscii(sql.charCodeAt(i));
+    if (!isWordStart(c0)) {
       i++;
       continue;
     }
+    let hash = mixHash(HASH_SEED, c0);
+    let plain = c0 < 0x80;
     let j = i + 1;
-    while (j < n && isWordPart(lower.charCodeAt(j))) j++;
-    const w = lower.slice(i, j);
-    if (vocab.words.has(w)) return false;
-    // A word the database didn't know when the catalog was read may name a
-    // relation created since (or in the client's own transaction): analyze.
-    if (known && !known.has(w)) return false;
-    const c = w.charCodeAt(0);
-    if ((c === 0x6c /* l */ && w.startsWith('lo_')) || (c === 0x64 /* d */ && w.startsWith('dblink'))) return false;
+    for (; j < n; j++) {
+      const c = lowerAscii(sql.charCodeAt(j));
+      if (!isWordPart(c)) break;
+      if (c >= 0x80) plain = false;
+      hash = mixHash(hash, c);
+    }
+    if (plain) {
+      if (vocab.index.has(sql, i, j, hash)) return false;
+      // A word the database didn't know when the catalog was read may name a
+      // relation created since (or in the client's own transaction): analyze.
+      if (knownIndex && !knownIndex.has(sql, i, j, hash)) return false;
+      if ((c0 === 0x6c /* l */ && startsWithLower(sql, i, j, 'lo_')) || (c0 === 0x64 /* d */ && startsWithLower(sql, i, j, 'dblink'))) return false;
+    } else if (!harmlessWord(sql.slice(i, j).toLowerCase(), vocab, known)) return false;
     i = j;
   }
-  for (const name of vocab.others) if (lower.includes(name)) return false;
+  if (vocab.others.length) {
+    const lower = sql.toLowerCase();
+    for (const name of vocab.others) if (lower.includes(name)) return false;
+  }
   return true;
+}
+
+/** The word checks of isHarmlessRead, for a word with non-ASCII letters (lower-cased the way the whole text would be). */
+function harmlessWord(w: string, vocab: Vocabulary, known: ReadonlySet<string> | undefined): boolean {
+  // Lower-casing can change a word's length or letters: split it again as WORD would.
+  for (const part of w.match(WORD) ?? []) {
+    if (vocab.words.has(part) || (known && !known.has(part)) || part.startsWith('lo_') || part.startsWith('dblink')) return false;
+  }
+  return true;
+}
+
+function isAsciiSpace(c: number): boolean {
+  return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+}
+
+function isAsciiLetter(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a);
+}
+
+function lowerAscii(c: number): number {
+  return c >= 0x41 && c <= 0x5a ? c + 0x20 : c;
+}
+
+function startsWithLower(text: string, start: number, end: number, prefix: string): boolean {
+  if (end - start < prefix.length) return false;
+  for (let k = 0; k < prefix.length; k++) if (lowerAscii(text.charCodeAt(start + k)) !== prefix.charCodeAt(k)) return false;
+  return true;
+}
+
+function isFastStart(text: string, start: number, end: number): boolean {
+  for (const word of FAST_STARTS) if (end - start === word.length && startsWithLower(text, start, end, word)) return true;
+  return false;
+}
+
+const HASH_SEED = 0x811c9dc5 | 0;
+
+/** FNV-1a step, kept within small-integer range (fast Map keys). */
+function mixHash(hash: number, c: number): number {
+  return Math.imul(hash ^ c, 16777619) & 0x3fffffff;
+}
+
+/**
+ * Plain lower-case ASCII words found by a hash computed while scanning:
+ * a statement's words are matched in place, without cutting them out.
+ */
+export class WordIndex {
+  private readonly buckets = new Map<number, string[]>();
+
+  constructor(words: Iterable<string>) {
+    for (const w of words) {
+      let hash = HASH_SEED;
+      for (let k = 0; k < w.length; k++) hash = mixHash(hash, w.charCodeAt(k));
+      const list = this.buckets.get(hash);
+      if (list) list.push(w);
+      else this.buckets.set(hash, [w]);
+    }
+  }
+
+  /** Whether text[start, end), ASCII letters lowered, is one of the words; `hash` as isHarmlessRead computes it. */
+  has(text: string, start: number, end: number, hash: number): boolean {
+    const list = this.buckets.get(hash);
+    if (!list) return false;
+    const len = end - start;
+    for (const w of list) {
+      if (w.length !== len) continue;
+      let k = 0;
+      while (k < len && w.charCodeAt(k) === lowerAscii(text.charCodeAt(start + k))) k++;
+      if (k === len) return true;
+    }
+    return false;
+  }
+}
+
+const wordIndexes = new WeakMap<ReadonlySet<string>, WordIndex>();
+
+function wordIndexOf(words: ReadonlySet<string>): WordIndex {
+  let index = wordIndexes.get(words);
+  if (!index) wordIndexes.set(words, (index = new WordIndex(words)));
+  return index;
 }
 
 /** [a-z_\u0080-\uffff]: where a WORD starts. */
@@ -107,7 +207,8 @@ function isWordPart(c: number): boolean {
   return (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x5f || c === 0x24 || c >= 0x80;
 }
 
-function vocabulary(catalog: CatalogSnapshot, policy: Policy): Vocabulary {
+/** The names that send a statement to the full analysis (exported for tests). */
+export function vocabulary(catalog: CatalogSnapshot, policy: Policy): Vocabulary {
   const hit = cache.get(catalog);
   if (hit && hit.policy === policy) return hit.vocab;
   const names = new Set<string>();
@@ -154,14 +255,16 @@ function vocabulary(catalog: CatalogSnapshot, policy: Policy): Vocabulary {
   }
   // Functions that may change client_encoding or standard_conforming_strings need the full analysis too.
   for (const n of readingFunctions(catalog)) names.add(n);
-  const vocab: Vocabulary = { words: new Set(ALWAYS_ANALYZE), others: [] };
+  const words = new Set(ALWAYS_ANALYZE);
+  const others: string[] = [];
   for (const n of names) {
-    if (/^[a-z_][a-z0-9_$]*$/.test(n)) vocab.words.add(n);
+    if (/^[a-z_][a-z0-9_$]*$/.test(n)) words.add(n);
     else {
-      vocab.others.push(n);
-      if (n.includes('"')) vocab.others.push(n.replace(/"/g, '""'));
+      others.push(n);
+      if (n.includes('"')) others.push(n.replace(/"/g, '""'));
     }
   }
+  const vocab: Vocabulary = { words, index: new WordIndex(words), others };
   cache.set(catalog, { policy, vocab });
   return vocab;
 }

@@ -13,6 +13,7 @@
 import type { AnalysisResult, StatementAnalysis } from '../sql/analyze.js';
 import type { OutputArena } from '../wire/arena.js';
 import { Rule, ruleTable, type RuleTable } from '../wire/framer.js';
+import { Queue } from '../util/queue.js';
 import { decodeErrorFields, encodeErrorResponse } from '../wire/messages.js';
 import {
   RowDescriptionMemo,
@@ -26,32 +27,75 @@ import {
 } from '../wire/results.js';
 import type { CopyPlan, Gate, Refusal, ResultPlan } from './gate.js';
 
+/**
+ * A request awaiting its answer. Every entry is an Entry (one object shape
+ * whatever its kind: the FIFO's head is read at nearly every message, and
+ * objects of many shapes would make each read a slow, megamorphic one); the
+ * union says which fields each kind uses.
+ */
 type Pending =
-  | { kind: 'query'; statements: StatementAnalysis[]; index: number; changesReading?: boolean }
+  | { kind: 'query'; statements: StatementAnalysis[]; index: number; changesReading: boolean }
+  // name: statement (parse, describe S) or portal (bind, execute, describe P).
   | { kind: 'parse'; name: string; statement: PreparedStatement }
-  | { kind: 'bind'; portal: string; value: Portal }
-  | { kind: 'describe'; target: 'S' | 'P'; name: string; swallow: boolean; statement?: PreparedStatement; portal?: Portal }
-  | { kind: 'execute'; portal: string; value: Portal | undefined }
+  | { kind: 'bind'; name: string; value: Portal }
+  | { kind: 'describe'; target: 'S' | 'P'; name: string; swallow: boolean; statement: PreparedStatement | undefined; value: Portal | undefined }
+  | { kind: 'execute'; name: string; value: Portal | undefined }
   | { kind: 'close' }
-  | { kind: 'sync'; changesReading?: boolean }
-  | { kind: 'function'; analysis: StatementAnalysis | undefined; changesReading?: boolean }
+  | { kind: 'sync'; changesReading: boolean }
+  | { kind: 'function'; changesReading: boolean }
   | { kind: 'inject'; build: () => Buffer[] };
 
+class Entry {
+  constructor(
+    readonly kind: Pending['kind'],
+    readonly name: string = '',
+    readonly statement: PreparedStatement | undefined = undefined,
+    readonly value: Portal | undefined = undefined,
+    readonly statements: StatementAnalysis[] = NO_STATEMENTS,
+    public index = 0,
+    readonly changesReading = false,
+    readonly target: 'S' | 'P' = 'S',
+    readonly swallow = false,
+    readonly build: (() => Buffer[]) | undefined = undefined,
+  ) {}
+}
+
+const NO_STATEMENTS: StatementAnalysis[] = [];
+
+const pending = {
+  query: (statements: StatementAnalysis[], changesReading: boolean) => new Entry('query', '', undefined, undefined, statements, 0, changesReading) as unknown as Pending,
+  parse: (name: string, statement: PreparedStatement) => new Entry('parse', name, statement) as unknown as Pending,
+  bind: (portal: string, value: Portal) => new Entry('bind', portal, undefined, value) as unknown as Pending,
+  describe: (target: 'S' | 'P', name: string, swallow: boolean, statement: PreparedStatement | undefined, portal: Portal | undefined) =>
+    new Entry('describe', name, statement, portal, NO_STATEMENTS, 0, false, target, swallow) as unknown as Pending,
+  execute: (portal: string, value: Portal | undefined) => new Entry('execute', portal, undefined, value) as unknown as Pending,
+  close: () => new Entry('close') as unknown as Pending,
+  sync: (changesReading: boolean) => new Entry('sync', '', undefined, undefined, NO_STATEMENTS, 0, changesReading) as unknown as Pending,
+  function: () => new Entry('function', '', undefined, undefined, NO_STATEMENTS, 0, true) as unknown as Pending,
+  inject: (build: () => Buffer[]) => new Entry('inject', '', undefined, undefined, NO_STATEMENTS, 0, false, 'S', false, build) as unknown as Pending,
+};
+
+/** Created only by preparedStatement() (one object shape). */
 interface PreparedStatement {
   analysis: StatementAnalysis | undefined;
-  description?: FieldDescription[];
+  description: FieldDescription[] | undefined;
   /**
    * The description with the result formats of the last Bind, kept while the
    * formats repeat (they do, Bind after Bind): the same object lets the gate
    * find its plan by identity.
    */
-  formatted?: { of: FieldDescription[]; formats: string; fields: FieldDescription[] };
+  formatted: { of: FieldDescription[]; formats: readonly number[]; fields: FieldDescription[] } | undefined;
   /** The server refused (or skipped) the Parse that would have created it. */
-  rejected?: boolean;
+  rejected: boolean;
   /** The version of the name this Parse would replace, if any (see onBind). */
-  shadows?: PreparedStatement;
+  shadows: PreparedStatement | undefined;
 }
 
+function preparedStatement(analysis: StatementAnalysis | undefined, shadows: PreparedStatement | undefined): PreparedStatement {
+  return { analysis, description: undefined, formatted: undefined, rejected: false, shadows };
+}
+
+/** Created only by newPortal() (one object shape). */
 interface Portal {
   /** The statement the Bind named, and the version of it that was newest then (maybe unconfirmed). */
   statementName: string;
@@ -59,14 +103,25 @@ interface Portal {
   /** The candidate was unconfirmed while another version was confirmed: which one runs is known only later. */
   ambiguous: boolean;
   /** Result format codes from Bind: [] = all text, [f] = all f, else per column. */
-  formats: number[];
-  description?: FieldDescription[];
+  formats: readonly number[];
+  description: FieldDescription[] | undefined;
   /** A Describe of this portal is on its way (the client's or ours). */
   describeRequested: boolean;
   /** The server refused (or skipped) the Bind that would have created it. */
-  rejected?: boolean;
+  rejected: boolean;
   /** Created by SQL DECLARE (may outlive its transaction WITH HOLD). */
-  portalFromDeclare?: boolean;
+  portalFromDeclare: boolean;
+}
+
+function newPortal(
+  statementName: string,
+  candidate: PreparedStatement | undefined,
+  ambiguous: boolean,
+  formats: readonly number[],
+  description: FieldDescription[] | undefined,
+  portalFromDeclare: boolean,
+): Portal {
+  return { statementName, candidate, ambiguous, formats, description, describeRequested: false, rejected: false, portalFromDeclare };
 }
 
 export interface GuardHooks {
@@ -97,7 +152,20 @@ const READING_UNKNOWN: Refusal = {
   hint: 'Send the statement after the answer to the one that changes the setting (its ReadyForQuery), or in a query of its own.',
 };
 
+/** Tests set PGVEIL_GUARD_SELF_CHECK=1: remembered answers are compared with fresh ones. */
+const SELF_CHECK = process.env.PGVEIL_GUARD_SELF_CHECK === '1';
+
 const EMPTY_PLAN: ResultPlan = { rewrites: [], masks: false };
+/**
+ * Which observed messages the guard reads beyond their type byte. The others
+ * are handed over as NO_BODY (reading it fails loudly, never silently).
+ */
+const CLIENT_BODY_READ = typeSet('BDEC');
+const SERVER_BODY_READ = typeSet('TZSHEN');
+const NO_BODY = Buffer.alloc(0);
+
+/** Rows of an Execute whose portal was never described. */
+const NO_FIELDS = Object.freeze([]) as unknown as FieldDescription[];
 
 /**
  * Rule tables. Requests that may be refused (Query, Parse, FunctionCall) are
@@ -129,7 +197,8 @@ for (let bits = 0; bits < 8; bits++) {
 }
 
 export class Guard {
-  private readonly fifo: Pending[] = [];
+  private readonly fifo = new Queue<Pending>();
+  private readonly names = new NameReader();
   /**
    * Statements and portals the server confirmed (ParseComplete/BindComplete),
    * and those still on their way. A Parse or Bind the server rejects (a name
@@ -156,13 +225,22 @@ export class Guard {
 
   /** Sets both directions' rule tables for the current state. */
   private updateRules(): void {
-    const head = this.fifo[0];
+    this.updateServerRules();
+    this.updateClientRules();
+  }
+
+  /** The server side depends only on the result set being read and the FIFO's head. */
+  private updateServerRules(): void {
+    const head = this.fifo.peek();
     const swallow = head?.kind === 'describe' && head.swallow;
     const server = serverTables[(this.plan.masks ? 1 : 0) | (this.copy ? 2 : 0) | (swallow ? 4 : 0)];
     if (server !== this.serverRules) {
       this.serverRules = server;
       this.hooks.setServerRules(server);
     }
+  }
+
+  private updateClientRules(): void {
     let client = CLIENT_RULES;
     if (this.skipUntilSync) client = CLIENT_RULES_SKIPPING;
     else if (this.anyUndescribed()) client = CLIENT_RULES_EXECUTE;
@@ -236,15 +314,27 @@ export class Guard {
 
   // ---- client → server ------------------------------------------------------
 
-  /** A client request; `forwarded` when it was only observed (already on its way). */
-  clientMessage(type: number, msg: Buffer, forwarded = false): void {
+  /**
+   * A client message that was only observed (already on its way), chunk[start, end).
+   * Only Bind, Describe, Execute and Close are read beyond their type.
+   */
+  clientObserved(type: number, chunk: Buffer, start: number, end: number): void {
+    this.clientMessage(type, CLIENT_BODY_READ[type] === 1 ? chunk.subarray(start, end) : NO_BODY, true);
+  }
+
+  /**
+   * A client request; `forwarded` when it was only observed (already on its
+   * way); `text`: the statement text of a Query or Parse, when the caller has
+   * already decoded it.
+   */
+  clientMessage(type: number, msg: Buffer, forwarded = false, text?: string): void {
     this.forwarded = forwarded;
     if (this.skipUntilSync && type !== 0x53 /* S */) return;
     switch (type) {
       case 0x51 /* Q */:
-        return this.onQuery(msg);
+        return this.onQuery(msg, text);
       case 0x50 /* P */:
-        return this.onParse(msg);
+        return this.onParse(msg, text);
       case 0x42 /* B */:
         return this.onBind(msg);
       case 0x44 /* D */:
@@ -253,7 +343,8 @@ export class Guard {
         return this.onExecute(msg);
       case 0x43 /* C */: {
         const target = msg[5];
-        const name = cstring(msg, 6).value;
+        const name = this.names.read(msg, 6);
+        this.touch();
         if (target === 0x53) {
           this.statements.delete(name);
           this.pendingStatements.delete(name);
@@ -261,7 +352,7 @@ export class Guard {
           this.portals.delete(name);
           this.pendingPortals.delete(name);
         }
-        this.push({ kind: 'close' }, msg);
+        this.push(pending.close(), msg);
         this.updateRules();
         return;
       }
@@ -272,7 +363,7 @@ export class Guard {
           return;
         }
         this.skipUntilSync = false;
-        this.push({ kind: 'sync', changesReading: this.readingChangeBeforeSync }, msg);
+        this.push(pending.sync(this.readingChangeBeforeSync), msg);
         this.readingChangeBeforeSync = false;
         this.updateRules();
         return;
@@ -286,7 +377,7 @@ export class Guard {
         const refusal = this.hooks.gate().functionCallRefusal(oid);
         if (refusal) return this.refuseWhole(refusal);
         // Any function may be set_config: until its answer, settings are unknown.
-        this.push({ kind: 'function', analysis: undefined, changesReading: true }, msg);
+        this.push(pending.function(), msg);
         return;
       }
       default:
@@ -294,8 +385,8 @@ export class Guard {
     }
   }
 
-  private onQuery(msg: Buffer): void {
-    const sql = msg.toString('utf8', 5, msg.length - 1);
+  private onQuery(msg: Buffer, text: string | undefined): void {
+    const sql = text ?? msg.toString('utf8', 5, msg.length - 1);
     const unreadable = this.unreadable(sql);
     if (unreadable) return this.refuseWhole(unreadable);
     const result = this.hooks.analyze(sql);
@@ -312,7 +403,7 @@ export class Guard {
       changesReading ||= this.changesReading(st);
     }
     this.noteSent(result.statements);
-    this.push({ kind: 'query', statements: result.statements, index: 0, changesReading }, msg);
+    this.push(pending.query(result.statements, changesReading), msg);
   }
 
   /** Answers a refused simple query (or FunctionCall) without involving the server. */
@@ -320,12 +411,12 @@ export class Guard {
     this.pushInject(() => [errorMessage(refusal), readyForQuery(this.txStatus)]);
   }
 
-  private onParse(msg: Buffer): void {
-    const name = cstring(msg, 5);
-    const query = cstring(msg, name.next);
-    const result = this.hooks.analyze(query.value);
+  private onParse(msg: Buffer, text: string | undefined): void {
+    const name = this.names.read(msg, 5);
+    const query = text ?? cstring(msg, this.names.next).value;
+    const result = this.hooks.analyze(query);
     const gate = this.hooks.gate();
-    let refusal: Refusal | undefined = this.unreadable(query.value);
+    let refusal: Refusal | undefined = this.unreadable(query);
     let analysis: StatementAnalysis | undefined;
     if (!result.ok) refusal ??= gate.unparseable(result.error);
     else {
@@ -343,15 +434,16 @@ export class Guard {
     if (analysis) this.noteSent([analysis]);
     // A Parse of a name already in use (confirmed or still on its way) may be
     // refused by the server: until it answers, which version runs is unknown.
-    const statement: PreparedStatement = { analysis, shadows: this.statement(name.value) };
-    this.pendingStatements.set(name.value, statement);
-    this.push({ kind: 'parse', name: name.value, statement }, msg);
+    const statement = preparedStatement(analysis, this.statement(name));
+    this.pendingStatements.set(name, statement);
+    this.touch();
+    this.push(pending.parse(name, statement), msg);
   }
 
   private onBind(msg: Buffer): void {
-    const portal = cstring(msg, 5);
-    const stmt = cstring(msg, portal.next);
-    let o = stmt.next;
+    const portalName = this.names.read(msg, 5);
+    const statementName = this.names.read(msg, this.names.next);
+    let o = this.names.next;
     const nParamFormats = msg.readUInt16BE(o);
     o += 2 + 2 * nParamFormats;
     const nParams = msg.readUInt16BE(o);
@@ -360,24 +452,16 @@ export class Guard {
       const len = msg.readInt32BE(o);
       o += 4 + (len > 0 ? len : 0);
     }
-    const nFormats = msg.readUInt16BE(o);
-    o += 2;
-    const formats: number[] = [];
-    for (let i = 0; i < nFormats; i++) formats.push(msg.readUInt16BE(o + 2 * i));
-    const prepared = this.statement(stmt.value);
-    const confirmed = this.statements.get(stmt.value);
+    const formats = resultFormats(msg, o);
+    const prepared = this.statement(statementName);
+    const confirmed = this.statements.get(statementName);
     const ambiguous = prepared !== undefined && prepared !== confirmed && (confirmed !== undefined || prepared.shadows !== undefined);
-    const value: Portal = {
-      statementName: stmt.value,
-      candidate: prepared,
-      ambiguous,
-      formats,
-      // A statement-level description is only trusted when it is certain which statement runs.
-      description: !ambiguous && prepared?.description ? formattedDescription(prepared, prepared.description, formats) : undefined,
-      describeRequested: false,
-    };
-    this.pendingPortals.set(portal.value, value);
-    this.push({ kind: 'bind', portal: portal.value, value }, msg);
+    // A statement-level description is only trusted when it is certain which statement runs.
+    const description = !ambiguous && prepared?.description ? formattedDescription(prepared, prepared.description, formats) : undefined;
+    const value = newPortal(statementName, prepared, ambiguous, formats, description, false);
+    this.pendingPortals.set(portalName, value);
+    this.touch();
+    this.push(pending.bind(portalName, value), msg);
     this.updateRules();
   }
 
@@ -408,7 +492,7 @@ export class Guard {
    */
   private executedPortal(entry: Extract<Pending, { kind: 'execute' }>): Portal | undefined {
     if (entry.value && !entry.value.rejected) return entry.value;
-    return this.portals.get(entry.portal);
+    return this.portals.get(entry.name);
   }
 
   /** A portal whose rows need column types nobody has asked the server for yet. */
@@ -419,8 +503,26 @@ export class Guard {
     return analysis !== undefined && needsDescription(this.effective(analysis));
   }
 
-  /** While true, Execute is held so a Describe can be injected before it. */
+  /**
+   * While true, Execute is held so a Describe can be injected before it.
+   * Asked after every message; remembered until a statement or portal changes
+   * (every such change calls touch()).
+   */
   private anyUndescribed(): boolean {
+    let known = this.undescribedKnown;
+    if (known === undefined) known = this.undescribedKnown = this.findUndescribed();
+    else if (SELF_CHECK && known !== this.findUndescribed()) throw new Error('guard: a statement or portal changed without touch()');
+    return known;
+  }
+
+  private undescribedKnown: boolean | undefined;
+
+  /** A statement or portal was created, changed, confirmed, rejected or dropped. */
+  private touch(): void {
+    this.undescribedKnown = undefined;
+  }
+
+  private findUndescribed(): boolean {
     for (const p of this.pendingPortals.values()) if (this.undescribed(p)) return true;
     for (const p of this.portals.values()) if (this.undescribed(p)) return true;
     return false;
@@ -428,18 +530,19 @@ export class Guard {
 
   private onDescribe(msg: Buffer): void {
     const target = msg[5] === 0x53 ? 'S' : 'P';
-    const name = cstring(msg, 6).value;
+    const name = this.names.read(msg, 6);
     if (target === 'P') {
       const portal = this.portal(name);
       if (portal) portal.describeRequested = true;
+      this.touch();
     }
     // What the name means now, in the request stream, not when the answer comes.
-    this.push({ kind: 'describe', target, name, swallow: false, statement: target === 'S' ? this.statement(name) : undefined, portal: target === 'P' ? this.portal(name) : undefined }, msg);
+    this.push(pending.describe(target, name, false, target === 'S' ? this.statement(name) : undefined, target === 'P' ? this.portal(name) : undefined), msg);
     this.updateRules();
   }
 
   private onExecute(msg: Buffer): void {
-    const name = cstring(msg, 5).value;
+    const name = this.names.read(msg, 5);
     const portal = this.portal(name);
     if (portal && this.undescribed(portal) && !this.forwarded) {
       // The client never asked for the row shape, but masking needs the column
@@ -449,22 +552,26 @@ export class Guard {
       describe.writeUInt32BE(describe.length - 1, 1);
       describe[5] = 0x50;
       describe.write(name, 6, 'utf8');
-      this.fifo.push({ kind: 'describe', target: 'P', name, swallow: true, portal });
+      this.fifo.push(pending.describe('P', name, true, undefined, portal));
       if (this.fifo.length === 1) this.onHeadChanged();
       this.hooks.toUpstream(describe);
       portal.describeRequested = true;
+      this.touch();
     }
     if (portal && this.portalChangesReading(portal)) this.readingChangeBeforeSync = true;
-    this.push({ kind: 'execute', portal: name, value: portal }, msg);
+    this.push(pending.execute(name, portal), msg);
     this.updateRules();
   }
 
   /** Whether executing the portal may change the settings; an ambiguous portal may run any version of its statement. */
   private portalChangesReading(portal: Portal): boolean {
-    const versions = portal.ambiguous
-      ? [portal.candidate, portal.candidate?.shadows, this.statements.get(portal.statementName)]
-      : [portal.candidate && !portal.candidate.rejected ? portal.candidate : this.statements.get(portal.statementName)];
-    return versions.some((v) => v?.analysis !== undefined && this.changesReading(v.analysis));
+    const confirmed = this.statements.get(portal.statementName);
+    if (!portal.ambiguous) return this.versionChangesReading(portal.candidate && !portal.candidate.rejected ? portal.candidate : confirmed);
+    return this.versionChangesReading(portal.candidate) || this.versionChangesReading(portal.candidate?.shadows) || this.versionChangesReading(confirmed);
+  }
+
+  private versionChangesReading(version: PreparedStatement | undefined): boolean {
+    return version?.analysis !== undefined && this.changesReading(version.analysis);
   }
 
   /** Whether running `st` may change client_encoding or standard_conforming_strings (see StatementAnalysis). */
@@ -508,10 +615,12 @@ export class Guard {
 
   /** SQL-level PREPARE/DECLARE/DEALLOCATE/CLOSE take effect once the server completed them. */
   private trackSqlLevel(st: StatementAnalysis): void {
+    if (st.kind !== 'prepare' && st.kind !== 'declare' && st.kind !== 'deallocate' && st.kind !== 'close_cursor') return;
+    this.touch();
     if (st.kind === 'prepare' && st.name !== undefined && st.prepared) {
-      this.statements.set(st.name, { analysis: st.prepared });
+      this.statements.set(st.name, preparedStatement(st.prepared, undefined));
     } else if (st.kind === 'declare' && st.name !== undefined && st.cursorQuery) {
-      this.portals.set(st.name, { statementName: '', candidate: { analysis: st.cursorQuery }, ambiguous: false, formats: [], describeRequested: false, portalFromDeclare: true });
+      this.portals.set(st.name, newPortal('', preparedStatement(st.cursorQuery, undefined), false, ALL_TEXT, undefined, true));
     } else if (st.kind === 'deallocate') {
       if (st.name === '*') {
         this.statements.clear();
@@ -537,13 +646,13 @@ export class Guard {
   }
 
   private pushInject(build: () => Buffer[]): void {
-    this.fifo.push({ kind: 'inject', build });
+    this.fifo.push(pending.inject(build));
     if (this.fifo.length === 1) this.drainInjects();
   }
 
   /** Emits refusals that are now in turn, then prepares for the next request's responses. */
   private drainInjects(): void {
-    while (this.fifo.length && this.fifo[0].kind === 'inject') {
+    while (this.fifo.peek()?.kind === 'inject') {
       const entry = this.fifo.shift() as Extract<Pending, { kind: 'inject' }>;
       for (const b of entry.build()) this.hooks.toClient(b);
     }
@@ -565,14 +674,26 @@ export class Guard {
     if (!this.serverForwarded) this.hooks.toClient(msg);
   }
 
+  /**
+   * A server message that was only observed (already forwarded), chunk[start, end).
+   * Completions and the like are read by their type alone: no view of their bytes.
+   */
+  serverObserved(type: number, chunk: Buffer, start: number, end: number): void {
+    this.serverForwarded = true;
+    // ReadyForQuery is read for its status byte only.
+    if (type === 0x5a /* Z */) return this.onReadyForQuery(chunk[start + 5], NO_BODY);
+    this.serverMessage(type, SERVER_BODY_READ[type] === 1 ? chunk.subarray(start, end) : NO_BODY, true);
+  }
+
   /** Server messages the guard only watches (already forwarded when this runs, unless swallowed). */
   /** `fields`: the RowDescription already decoded by the caller, if it did (decoded once per result set). */
   serverMessage(type: number, msg: Buffer, forwarded = false, fields?: FieldDescription[]): void {
     this.serverForwarded = forwarded;
-    const head = this.fifo[0];
+    const head = this.fifo.peek();
     switch (type) {
       case 0x31 /* 1 ParseComplete */:
         if (head?.kind === 'parse') {
+          this.touch();
           head.statement.shadows = undefined;
           if (this.pendingStatements.get(head.name) === head.statement) this.pendingStatements.delete(head.name);
           this.statements.set(head.name, head.statement);
@@ -582,8 +703,9 @@ export class Guard {
         return;
       case 0x32 /* 2 BindComplete */:
         if (head?.kind === 'bind') {
-          if (this.pendingPortals.get(head.portal) === head.value) this.pendingPortals.delete(head.portal);
-          this.portals.set(head.portal, head.value);
+          this.touch();
+          if (this.pendingPortals.get(head.name) === head.value) this.pendingPortals.delete(head.name);
+          this.portals.set(head.name, head.value);
           this.shift();
         }
         this.pass(msg);
@@ -621,24 +743,7 @@ export class Guard {
         this.pass(msg);
         return;
       case 0x5a /* Z ReadyForQuery */:
-        this.txStatus = msg[5];
-        if (this.txStatus === 0x49 /* I */ && !this.hasCursors()) this.scrubSticky = false;
-        this.endResultSet();
-        // Everything up to the request that earned this Z is answered, and the
-        // ParameterStatus messages before it told what settings it changed.
-        while (this.fifo.length) {
-          const e = this.fifo[0];
-          if (e.kind === 'sync' || e.kind === 'query' || e.kind === 'function') {
-            this.fifo.shift();
-            if (e.changesReading) this.readingChanges--;
-            break;
-          }
-          this.fifo.shift();
-        }
-        if (this.txStatus === 0x49 /* I */ && this.readingChanges === 0 && !this.readingChangeBeforeSync) this.readingChangedInTransaction = false;
-        this.pass(msg);
-        this.drainInjects();
-        return;
+        return this.onReadyForQuery(msg[5], msg);
       case 0x45 /* E ErrorResponse */:
         return this.onError(msg);
       case 0x4e /* N NoticeResponse */:
@@ -672,15 +777,35 @@ export class Guard {
     }
   }
 
+  /** ReadyForQuery with its status byte; `msg` is the message when it must still be passed on. */
+  private onReadyForQuery(status: number, msg: Buffer): void {
+    this.txStatus = status;
+    if (this.scrubSticky && this.txStatus === 0x49 /* I */ && !this.hasCursors()) this.scrubSticky = false;
+    this.endResultSet();
+    // Everything up to the request that earned this Z is answered, and the
+    // ParameterStatus messages before it told what settings it changed.
+    for (let e = this.fifo.peek(); e; e = this.fifo.peek()) {
+      this.fifo.shift();
+      if (e.kind === 'sync' || e.kind === 'query' || e.kind === 'function') {
+        if (e.changesReading) this.readingChanges--;
+        break;
+      }
+    }
+    if (this.txStatus === 0x49 /* I */ && this.readingChanges === 0 && !this.readingChangeBeforeSync) this.readingChangedInTransaction = false;
+    this.pass(msg);
+    this.drainInjects();
+  }
+
   private onRowDescription(msg: Buffer, fields: FieldDescription[]): void {
-    const head = this.fifo[0];
+    const head = this.fifo.peek();
     if (head?.kind === 'describe') {
       const swallow = head.swallow;
+      this.touch();
       if (head.target === 'S') {
         const st = head.statement ?? this.statement(head.name);
         if (st) st.description = fields;
       } else {
-        const portal = head.portal ?? this.portal(head.name);
+        const portal = head.value ?? this.portal(head.name);
         if (portal) portal.description = fields;
       }
       this.shift();
@@ -697,17 +822,23 @@ export class Guard {
   }
 
   private beginResultSet(analysis: StatementAnalysis | undefined, fields: FieldDescription[]): void {
-    if (analysis && !this.scrubSticky && this.hooks.gate().scrubErrors(analysis)) this.scrubSticky = true;
-    this.plan = this.hooks.gate().resultPlan(analysis, fields);
-    this.updateRules();
+    this.setResultPlan(analysis, fields);
+    this.updateServerRules();
+  }
+
+  /** The plan for the rows to come; the caller updates the rules. */
+  private setResultPlan(analysis: StatementAnalysis | undefined, fields: FieldDescription[]): void {
+    const gate = this.hooks.gate();
+    if (analysis && !this.scrubSticky && gate.scrubErrors(analysis)) this.scrubSticky = true;
+    this.plan = gate.resultPlan(analysis, fields);
   }
 
   private endResultSet(): void {
-    if (this.plan !== EMPTY_PLAN || this.copy) {
-      this.plan = EMPTY_PLAN;
-      this.copy = undefined;
-      this.updateRules();
-    }
+    // Only masking plans and COPY change the rules.
+    const ruled = this.plan.masks || this.copy !== undefined;
+    this.plan = EMPTY_PLAN;
+    this.copy = undefined;
+    if (ruled) this.updateServerRules();
   }
 
   /**
@@ -716,12 +847,13 @@ export class Guard {
    * head of the FIFO: that is when its portal's plan is set up.
    */
   private onHeadChanged(): void {
-    const head = this.fifo[0];
+    const head = this.fifo.peek();
+    if (head?.kind === 'execute') {
+      const portal = this.executedPortal(head);
+      const analysis = this.portalAnalysis(portal);
+      this.setResultPlan(analysis && this.effective(analysis), portal?.description ?? NO_FIELDS);
+    }
     this.updateRules();
-    if (head?.kind !== 'execute') return;
-    const portal = this.executedPortal(head);
-    const analysis = this.portalAnalysis(portal);
-    this.beginResultSet(analysis && this.effective(analysis), portal?.description ?? []);
   }
 
   private onCopyOut(msg: Buffer): void {
@@ -740,7 +872,7 @@ export class Guard {
           text = new CopyTextRewriter(format.delimiter.charCodeAt(0), masks);
         }
         this.copy = { plan, format, headerPending: analysis.copy.header && analysis.copy.format === 'csv', text };
-        this.updateRules();
+        this.updateServerRules();
       }
     }
     this.pass(msg);
@@ -787,14 +919,15 @@ export class Guard {
   private onError(msg: Buffer): void {
     const analysis = this.currentAnalysis();
     this.endResultSet();
-    const head = this.fifo[0];
+    const head = this.fifo.peek();
     this.copyIn = false;
     // A failed Query or FunctionCall is followed by its ReadyForQuery; nothing to skip.
     if (head?.kind !== 'query' && head?.kind !== 'function') {
       // Extended protocol: the server now skips to Sync; so do we. Parses and
       // Binds it skipped (or rejected) never took effect.
       // (PostgreSQL also skips Query and FunctionCall messages in that state.)
-      while (this.fifo.length && this.fifo[0].kind !== 'sync') {
+      this.touch();
+      while (this.fifo.length && this.fifo.peek()?.kind !== 'sync') {
         const e = this.fifo.shift() as Pending;
         if ((e.kind === 'query' || e.kind === 'function') && e.changesReading) this.readingChanges--;
         if (e.kind === 'parse') {
@@ -804,7 +937,7 @@ export class Guard {
         }
         if (e.kind === 'bind') {
           e.value.rejected = true;
-          if (this.pendingPortals.get(e.portal) === e.value) this.pendingPortals.delete(e.portal);
+          if (this.pendingPortals.get(e.name) === e.value) this.pendingPortals.delete(e.name);
         }
       }
       this.updateRules();
@@ -813,7 +946,7 @@ export class Guard {
   }
 
   private currentAnalysis(): StatementAnalysis | undefined {
-    const head = this.fifo[0];
+    const head = this.fifo.peek();
     if (!head) return undefined;
     if (head.kind === 'query') return this.effective(head.statements[Math.min(head.index, head.statements.length - 1)]);
     const raw =
@@ -844,22 +977,92 @@ export class Guard {
 
 // ---- helpers ------------------------------------------------------------------
 
+/** A 256-entry table with 1 for each message type in `types`. */
+function typeSet(types: string): Uint8Array {
+  const set = new Uint8Array(256);
+  for (const t of types) set[t.charCodeAt(0)] = 1;
+  return set;
+}
+
 function cstring(msg: Buffer, offset: number): { value: string; next: number } {
   const end = msg.indexOf(0, offset);
   const stop = end < 0 ? msg.length : end;
   return { value: msg.toString('utf8', offset, stop), next: stop + 1 };
 }
 
-function formattedDescription(st: PreparedStatement, description: FieldDescription[], formats: number[]): FieldDescription[] {
-  const key = formats.join(',');
+function formattedDescription(st: PreparedStatement, description: FieldDescription[], formats: readonly number[]): FieldDescription[] {
   const memo = st.formatted;
-  if (memo && memo.of === description && memo.formats === key) return memo.fields;
+  if (memo && memo.of === description && sameFormats(memo.formats, formats)) return memo.fields;
   const fields = applyFormats(description, formats);
-  st.formatted = { of: description, formats: key, fields };
+  st.formatted = { of: description, formats, fields };
   return fields;
 }
 
-function applyFormats(fields: FieldDescription[], formats: number[]): FieldDescription[] {
+function sameFormats(a: readonly number[], b: readonly number[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The common result-format lists (none, all text, all binary), shared rather than built per Bind. */
+const ALL_TEXT: readonly number[] = Object.freeze([]);
+const ONE_TEXT: readonly number[] = Object.freeze([0]);
+const ONE_BINARY: readonly number[] = Object.freeze([1]);
+
+/** Bind's result-format codes, read at `o` (the count, then the codes). */
+function resultFormats(msg: Buffer, o: number): readonly number[] {
+  const n = msg.readUInt16BE(o);
+  if (n === 0) return ALL_TEXT;
+  if (n === 1) {
+    const f = msg.readUInt16BE(o + 2);
+    if (f === 0) return ONE_TEXT;
+    if (f === 1) return ONE_BINARY;
+  }
+  const formats: number[] = [];
+  for (let i = 0; i < n; i++) formats.push(msg.readUInt16BE(o + 2 + 2 * i));
+  return formats;
+}
+
+/**
+ * Statement and portal names recur message after message (an ORM's "P0_1",
+ * the unnamed ""): each distinct recent name is decoded to a string once.
+ */
+class NameReader {
+  /** Where the last name read ended (the byte after its terminator). */
+  next = 0;
+  private readonly bytes: Buffer[] = [];
+  private readonly values: string[] = [];
+  private victim = 0;
+
+  read(msg: Buffer, offset: number): string {
+    let end = offset;
+    const n = msg.length;
+    while (end < n && msg[end] !== 0) end++;
+    this.next = end + 1;
+    const len = end - offset;
+    if (len === 0) return '';
+    for (let k = 0; k < this.bytes.length; k++) {
+      const b = this.bytes[k];
+      if (b.length !== len) continue;
+      let i = 0;
+      while (i < len && b[i] === msg[offset + i]) i++;
+      if (i === len) return this.values[k];
+    }
+    const value = msg.toString('utf8', offset, end);
+    if (len <= 64) {
+      // A few slots, replaced in turn: enough for a client's handful of hot statements.
+      const slot = this.bytes.length < NAME_SLOTS ? this.bytes.length : this.victim++ % NAME_SLOTS;
+      this.bytes[slot] = Buffer.from(msg.subarray(offset, end));
+      this.values[slot] = value;
+    }
+    return value;
+  }
+}
+
+const NAME_SLOTS = 8;
+
+function applyFormats(fields: FieldDescription[], formats: readonly number[]): FieldDescription[] {
   return fields.map((f, i) => ({ ...f, format: (formats.length === 0 ? 0 : formats.length === 1 ? formats[0] : formats[i] ?? 0) === 1 ? 1 : 0 }));
 }
 

@@ -287,7 +287,7 @@ export class Session {
 
   private readonly clientSink: FramerSink = {
     forward: (chunk, start, end) => this.toUpstream.writeRange(chunk, start, end),
-    observe: (type, message) => {
+    observe: (type, chunk, start, end) => {
       if (type === 0x58 /* X */) {
         this.ending = true;
         return;
@@ -299,7 +299,7 @@ export class Session {
       }
       // Inline rather than through safely(): this runs for several messages of every transaction.
       try {
-        guard.clientMessage(type, message, true);
+        guard.clientObserved(type, chunk, start, end);
       } catch (err) {
         this.internalError(err);
       }
@@ -330,15 +330,21 @@ export class Session {
 
   private readonly upstreamSink: FramerSink = {
     forward: (chunk, start, end) => this.toClient.writeRange(chunk, start, end),
-    observe: (type, message) => {
+    observe: (type, chunk, start, end) => {
       if (this.phase === 'auth') {
-        if (type === 0x53 /* S */) return this.rememberParameter(message);
+        if (type === 0x53 /* S */) return this.rememberParameter(chunk.subarray(start, end));
         // ReadyForQuery: authentication is over.
         return this.onAuthenticated();
       }
-      if (this.guard) {
+      const guard = this.guard;
+      if (guard) {
         try {
-          this.guardServerMessage(type, message, true);
+          // The session itself looks at RowDescription and ReadyForQuery (catalog refreshes).
+          if (type === 0x54 /* T */) this.guardServerMessage(type, chunk.subarray(start, end), true);
+          else {
+            if (type === 0x5a /* Z */) this.onServerReady();
+            guard.serverObserved(type, chunk, start, end);
+          }
         } catch (err) {
           this.internalError(err);
         }
@@ -506,16 +512,17 @@ export class Session {
     if (type === 0x51 /* Q */ || type === 0x50 /* P */) {
       const catalogs = this.ctx.catalogs;
       const database = this.database as string;
+      const sql = statementText(type, message);
       let wait = catalogs?.needsLoad(database) ?? false;
       if (wait) {
         // Transaction control and settings never need the catalog: don't hold a
         // COMMIT behind a catalog read that waits on that very transaction's locks.
-        const quick = this.analyze(statementText(type, message));
+        const quick = this.analyze(sql);
         if (quick.ok && quick.statements.length > 0 && quick.statements.every((st) => NO_CATALOG_NEEDED.has(st.nodeType))) wait = false;
       }
       if (!wait && catalogs) {
         // Names the catalog doesn't know may be relations created since it was read.
-        const result = this.analyze(statementText(type, message));
+        const result = this.analyze(sql);
         // (A read the screen passed names only relations the catalog knows, and changes nothing.)
         if (result.ok && result !== HARMLESS_READ) {
           const unresolved = result.statements.some((st) => st.unresolved.length > 0 || st.prepared?.unresolved.length || st.cursorQuery?.unresolved.length);
@@ -545,6 +552,7 @@ export class Session {
         });
         return;
       }
+      return guard.clientMessage(type, message, false, sql);
     }
     guard.clientMessage(type, message);
   }
@@ -555,12 +563,7 @@ export class Session {
       if (!forwarded) this.writeClient(message);
       return;
     }
-    if (type === 0x5a /* Z */) {
-      if (this.ddlPending) {
-        this.ddlPending = false;
-        this.ctx.catalogs?.invalidate(this.database as string);
-      }
-    } else if (type === 0x54 /* T */ && this.ctx.catalogs) {
+    if (type === 0x54 /* T */ && this.ctx.catalogs) {
       // A table OID the catalog doesn't know: read the catalog again before judging the rows.
       const catalogs = this.ctx.catalogs;
       const database = this.database as string;
@@ -585,6 +588,14 @@ export class Session {
       return guard.serverMessage(type, message, forwarded, fields);
     }
     guard.serverMessage(type, message, forwarded);
+  }
+
+  /** ReadyForQuery: a DDL statement that went upstream has now been answered. */
+  private onServerReady(): void {
+    if (this.ddlPending) {
+      this.ddlPending = false;
+      this.ctx.catalogs?.invalidate(this.database as string);
+    }
   }
 
   /** Table OIDs of a result the catalog doesn't know (system catalogs, below 16384, never are in it). */

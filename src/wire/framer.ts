@@ -38,8 +38,12 @@ export interface FramerSink {
    * allocating (most chunks go on whole, split only around observed messages).
    */
   forward(chunk: Buffer, start: number, end: number): void;
-  /** A whole OBSERVE message (already forwarded or about to be, in order). */
-  observe(type: number, message: Buffer): void;
+  /**
+   * A whole OBSERVE message, chunk[start, end) (already forwarded or about to
+   * be, in order). A range, so an observer that needs only the type makes no
+   * view of the bytes.
+   */
+  observe(type: number, chunk: Buffer, start: number, end: number): void;
   /** A whole INSPECT message; the sink decides what reaches the other side. */
   inspect(type: number, message: Buffer): void;
   /**
@@ -225,7 +229,7 @@ export class Framer {
             // observer sees the stream in order.
             this.sink.forward(chunk, runStart, end);
             runStart = -1;
-            this.sink.observe(type, chunk.subarray(msgStart, end));
+            this.sink.observe(type, chunk, msgStart, end);
           }
         }
         i = end;
@@ -302,6 +306,6 @@ export class Framer {
     this.forwarding = false;
     if (this.collectRule === Rule.Inspect) this.sink.inspect(this.collectType, msg);
     else if (this.collectRule === Rule.Rewrite) this.rewriteRun(msg, 0, msg.length);
-    else this.sink.observe(this.collectType, msg);
+    else this.sink.observe(this.collectType, msg, 0, msg.length);
   }
 }
