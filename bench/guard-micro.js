@@ -1,12 +1,18 @@
 #!/usr/bin/env node
 // In-process micro-benchmark of the per-transaction JavaScript a loaded policy
-// adds: the protocol guard (src/proxy/guard.ts) with a PolicyGate and the
-// example policy judging pgbench -S traffic (which touches no sensitive
-// column), fed the messages of one transaction at a time as the session would.
-// Prints µs per transaction for -M simple (a new literal every time), -M
-// extended and -M prepared. Needs dist/ (npm run build).
+// adds on traffic that touches no sensitive column: pgbench -S transactions fed
+// as wire chunks through the session's own layers (the framer, the batched
+// writers and, with a policy, the protocol guard with a PolicyGate, the
+// example policy and a synthetic catalog), sockets replaced by sinks. Each
+// mode runs without a policy (the pass-through path) and with one, side by
+// side in one process; prints µs per transaction for both and the difference.
+// Needs dist/ (npm run build).
 //
 //   node bench/guard-micro.js [--tx N]
+//
+// It leaves out the kernel and the event loop, and runs hot in the CPU's
+// caches: the real per-transaction difference (bench/run.js, "CPU µs/tx") is
+// several times larger. Use it to compare changes, not as the real cost.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,10 +26,13 @@ const { loadParser } = await dist('sql/parse.js');
 const { CatalogSnapshot } = await dist('catalog/snapshot.js');
 const { screen, HARMLESS_READ } = await dist('gate/screen.js');
 const { parsePolicy } = await dist('policy/index.js');
-const { OutputArena } = await dist('wire/arena.js');
+const { Framer, Rule, ruleTable } = await dist('wire/framer.js');
+const { BatchedWriter } = await dist('proxy/batched-writer.js');
+const { FRONTEND_TYPES } = await dist('wire/messages.js');
 
 const args = process.argv.slice(2);
-const TX = args.includes('--tx') ? Number(args[args.indexOf('--tx') + 1]) : 200_000;
+const TX = args.includes('--tx') ? Number(args[args.indexOf('--tx') + 1]) : 20_000;
+const ROUNDS = 7;
 
 await loadParser();
 const policyFile = path.join(ROOT, 'policies', 'example.yaml');
@@ -56,107 +65,128 @@ const commandComplete = msg('C', cstr('SELECT 1'));
 const ready = msg('Z', Buffer.from('I'));
 const parseComplete = msg('1', Buffer.alloc(0));
 const bindComplete = msg('2', Buffer.alloc(0));
-const parse = msg('P', Buffer.concat([cstr('P0_1'), cstr(`${SQL}$1`), i16(1), i32(23)]));
-const describe = msg('D', Buffer.concat([Buffer.from('S'), cstr('P0_1')]));
-const paramDescription = msg('t', Buffer.concat([i16(1), i32(23)]));
 const sync = msg('S', Buffer.alloc(0));
-const bind = (aid) => msg('B', Buffer.concat([cstr(''), cstr('P0_1'), i16(0), i16(1), i32(String(aid).length), Buffer.from(String(aid)), i16(0)]));
 const execute = msg('E', Buffer.concat([cstr(''), i32(0)]));
+const bind = (statement, aid) => msg('B', Buffer.concat([cstr(''), cstr(statement), i16(0), i16(1), i32(String(aid).length), Buffer.from(String(aid)), i16(0)]));
+// pgbench's random aids: a new literal per simple query, a new parameter per Bind.
+const aid = (i) => 1 + ((i * 7919) % 1_000_000);
+const VARIANTS = 20_000;
 
-// ---- a guard wired as the session wires it (sockets replaced by counters) ----
-function newGuard() {
-  const gate = new PolicyGate({
-    policy: () => policy,
-    catalog: () => catalog,
-    identity: () => ({ user: 'bench', roles: [] }),
-    grants: () => [],
-    now: () => new Date(),
-    hashKey: () => undefined,
-  });
-  let sent = 0;
-  const arena = new OutputArena(() => undefined);
-  const guard = new Guard({
-    toUpstream: (b) => { sent += b.length; },
-    toClient: (b) => { sent += b.length; },
-    clientArena: () => arena,
-    commitClientArena: () => arena.take(),
-    setServerRules: () => undefined,
-    setClientRules: () => undefined,
-    gate: () => gate,
-    analyze: (sql) => (screen(sql, catalog, policy) ? HARMLESS_READ : analyzeSql(sql, catalog)),
-  });
-  return { guard, sent: () => sent };
-}
+const MODES = {
+  'simple (Q | T D C Z)': {
+    client: Array.from({ length: VARIANTS }, (_, i) => msg('Q', cstr(`${SQL}${aid(i)}`))),
+    server: Buffer.concat([rowDescription, dataRow, commandComplete, ready]),
+  },
+  'extended (P B D E S | 1 2 T D C Z)': {
+    client: Array.from({ length: VARIANTS }, (_, i) =>
+      Buffer.concat([msg('P', Buffer.concat([cstr(''), cstr(`${SQL}$1`), i16(0)])), bind('', aid(i)), msg('D', Buffer.concat([Buffer.from('P'), cstr('')])), execute, sync])),
+    server: Buffer.concat([parseComplete, bindComplete, rowDescription, dataRow, commandComplete, ready]),
+  },
+  'prepared (B E S | 2 D C Z)': {
+    setup: [
+      Buffer.concat([msg('P', Buffer.concat([cstr('P0_1'), cstr(`${SQL}$1`), i16(1), i32(23)])), msg('D', Buffer.concat([Buffer.from('S'), cstr('P0_1')])), sync]),
+      Buffer.concat([parseComplete, msg('t', Buffer.concat([i16(1), i32(23)])), rowDescription, ready]),
+    ],
+    client: Array.from({ length: VARIANTS }, (_, i) => Buffer.concat([bind('P0_1', aid(i)), execute, sync])),
+    server: Buffer.concat([bindComplete, dataRow, commandComplete, ready]),
+  },
+};
 
-// What the session hands the guard per message: inspected (held) or observed (already forwarded).
-// Messages are built before timing; aids vary (a new literal per simple query, as pgbench sends).
-const VARIANTS = 50_000; // more than the screen remembers (10,000): mostly misses, as with pgbench's random aids
-const queries = Array.from({ length: VARIANTS }, (_, i) => msg('Q', cstr(`${SQL}${1 + ((i * 7919) % 1_000_000)}`)));
-const binds = Array.from({ length: VARIANTS }, (_, i) => bind(1 + ((i * 7919) % 1_000_000)));
-
-function simpleTx(g, i) {
-  // A fresh Buffer per message, as each comes from a socket read.
-  const q = Buffer.from(queries[i % VARIANTS]);
-  g.clientMessage(0x51, q);
-  g.serverMessage(0x54, rowDescription, true);
-  g.serverMessage(0x43, commandComplete, true);
-  g.serverMessage(0x5a, ready, true);
-}
-
-function preparedTx(g, i) {
-  g.clientMessage(0x42, Buffer.from(binds[i % VARIANTS]), true);
-  g.clientMessage(0x45, execute, true);
-  g.clientMessage(0x53, sync, true);
-  g.serverMessage(0x32, bindComplete, true);
-  g.serverMessage(0x43, commandComplete, true);
-  g.serverMessage(0x5a, ready, true);
-}
-
-// -M extended: the unnamed statement parsed again for every transaction.
-const parseUnnamed = msg('P', Buffer.concat([cstr(''), cstr(`${SQL}$1`), i16(0)]));
-const bindUnnamed = Array.from({ length: VARIANTS }, (_, i) => {
-  const aid = String(1 + ((i * 7919) % 1_000_000));
-  return msg('B', Buffer.concat([cstr(''), cstr(''), i16(0), i16(1), i32(aid.length), Buffer.from(aid), i16(0)]));
-});
-const describePortal = msg('D', Buffer.concat([Buffer.from('P'), cstr('')]));
-
-function extendedTx(g, i) {
-  g.clientMessage(0x50, Buffer.from(parseUnnamed));
-  g.clientMessage(0x42, Buffer.from(bindUnnamed[i % VARIANTS]), true);
-  g.clientMessage(0x44, describePortal, true);
-  g.clientMessage(0x45, execute, true);
-  g.clientMessage(0x53, sync, true);
-  g.serverMessage(0x31, parseComplete, true);
-  g.serverMessage(0x32, bindComplete, true);
-  g.serverMessage(0x54, Buffer.from(rowDescription), true);
-  g.serverMessage(0x43, commandComplete, true);
-  g.serverMessage(0x5a, ready, true);
-}
-
-function measure(name, setup, tx) {
-  const { guard } = newGuard();
-  setup(guard);
-  const per = [];
-  for (let round = 0; round < 6; round++) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < TX / 5; i++) tx(guard, i);
-    if (round > 0) per.push(Number(process.hrtime.bigint() - t0) / (TX / 5) / 1000);
+// ---- the session's layers, wired as src/proxy/session.ts wires them ----
+const socket = { write: () => true };
+function newProxy(withPolicy) {
+  const toUpstream = new BatchedWriter(() => socket, () => undefined);
+  const toClient = new BatchedWriter(() => socket, () => undefined);
+  let guard;
+  let pendingReady = 0;
+  let last;
+  const analyze = (sql) => {
+    if (last?.sql === sql) return last.result;
+    const result = screen(sql, catalog, policy) ? HARMLESS_READ : analyzeSql(sql, catalog);
+    last = { sql, result };
+    return result;
+  };
+  const statementText = (type, m) => {
+    if (type === 0x51) return m.toString('utf8', 5, m.length - 1);
+    const nameEnd = m.indexOf(0, 5);
+    return m.toString('utf8', nameEnd + 1, m.indexOf(0, nameEnd + 1));
+  };
+  const clientFramer = new Framer({
+    forward: (chunk, start, end) => toUpstream.writeRange(chunk, start, end),
+    observe: (type, chunk, start, end) => (guard ? guard.clientObserved(type, chunk, start, end) : pendingReady++),
+    inspect: (type, m) => {
+      const sql = statementText(type, m);
+      analyze(sql);
+      guard.clientMessage(type, m, false, sql);
+    },
+    violation: (reason) => { throw new Error(reason); },
+  }, ruleTable({ [FRONTEND_TYPES]: Rule.Forward, SQFX: Rule.Observe }), 1 << 30);
+  const upstreamFramer = new Framer({
+    forward: (chunk, start, end) => toClient.writeRange(chunk, start, end),
+    observe: (type, chunk, start, end) => {
+      if (!guard) pendingReady--;
+      else if (type === 0x54) guard.serverMessage(type, chunk.subarray(start, end), true);
+      else guard.serverObserved(type, chunk, start, end);
+    },
+    inspect: (type, m) => guard.serverMessage(type, m, false),
+    rewrite: (chunk, start, end) => guard.rows(chunk, start, end),
+    violation: (reason) => { throw new Error(reason); },
+  }, ruleTable({ Z: Rule.Observe, A: Rule.Inspect }, Rule.Forward), 1 << 30);
+  if (withPolicy) {
+    const gate = new PolicyGate({
+      policy: () => policy,
+      catalog: () => catalog,
+      identity: () => ({ user: 'bench', roles: [] }),
+      grants: () => [],
+      now: () => new Date(),
+      hashKey: () => undefined,
+    });
+    guard = new Guard({
+      toUpstream: (b) => toUpstream.write(b),
+      toClient: (b) => toClient.write(b),
+      clientArena: () => toClient.arena,
+      commitClientArena: () => toClient.commitArena(),
+      setServerRules: (rules) => { upstreamFramer.rules = rules; },
+      setClientRules: (rules) => { clientFramer.rules = rules; },
+      gate: () => gate,
+      analyze,
+    });
   }
-  per.sort((a, b) => a - b);
-  return { name, usPerTx: Number(per[per.length >> 1].toFixed(3)) };
+  return {
+    /** Bytes handed to the client: with nothing refused or rewritten, all the server sent. */
+    toClientBytes: () => toClient.bytesWritten,
+    // Each chunk a fresh Buffer, as it comes from a socket read.
+    fromClient: (chunk) => { toUpstream.begin(); clientFramer.push(Buffer.from(chunk)); toUpstream.end(); },
+    fromServer: (chunk) => { toClient.begin(); upstreamFramer.push(Buffer.from(chunk)); toClient.end(); },
+  };
 }
 
-const results = [
-  measure('simple (Q, T, C, Z)', () => undefined, simpleTx),
-  measure('extended (P, B, D, E, S, 1, 2, T, C, Z)', () => undefined, extendedTx),
-  measure('prepared (B, E, S, 2, C, Z)', (g) => {
-    g.clientMessage(0x50, parse);
-    g.clientMessage(0x44, describe, true);
-    g.clientMessage(0x53, sync, true);
-    g.serverMessage(0x31, parseComplete, true);
-    g.serverMessage(0x74, paramDescription, true);
-    g.serverMessage(0x54, rowDescription, true);
-    g.serverMessage(0x5a, ready, true);
-  }, preparedTx),
-];
-process.stdout.write(JSON.stringify({ node: process.version, tx: TX, results }) + '\n');
+function measure(mode, withPolicy) {
+  const proxy = newProxy(withPolicy);
+  if (mode.setup) {
+    proxy.fromClient(mode.setup[0]);
+    proxy.fromServer(mode.setup[1]);
+  }
+  const per = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < TX; i++) {
+      proxy.fromClient(mode.client[i % VARIANTS]);
+      proxy.fromServer(mode.server);
+    }
+    if (round > 1) per.push(Number(process.hrtime.bigint() - t0) / TX / 1000);
+  }
+  // The statements touch no sensitive column: every byte must pass unchanged (no refusal, no mask).
+  const expected = (mode.setup ? mode.setup[1].length : 0) + ROUNDS * TX * mode.server.length;
+  if (proxy.toClientBytes() !== expected) throw new Error(`guard-micro: ${proxy.toClientBytes()} bytes reached the client, expected ${expected}`);
+  per.sort((a, b) => a - b);
+  return per[per.length >> 1];
+}
+
+const results = [];
+for (const [name, mode] of Object.entries(MODES)) {
+  const plain = measure(mode, false);
+  const withPolicy = measure(mode, true);
+  results.push({ name, usPerTxNoPolicy: +plain.toFixed(3), usPerTxPolicy: +withPolicy.toFixed(3), usPerTxAdded: +(withPolicy - plain).toFixed(3) });
+}
+process.stdout.write(JSON.stringify({ node: process.version, tx: TX, rounds: ROUNDS, results }) + '\n');
