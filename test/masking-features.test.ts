@@ -310,6 +310,33 @@ describe('protocol paths', () => {
   });
 });
 
+describe('malformed extended-protocol messages with a policy', () => {
+  // The guard reads Bind, Describe, Execute and Close where they lie in the
+  // socket chunk; a field running past its message must end the session
+  // (08P01), never be read from the next message's bytes.
+  it.each([
+    ['Bind whose portal name runs past its end', message('B', Buffer.from('no-terminator'))],
+    ['Bind cut inside its parameter count', message('B', Buffer.concat([cstr(''), cstr('s1'), Buffer.from([0])]))],
+    ['Bind whose parameter length runs past its end', message('B', Buffer.concat([cstr(''), cstr(''), int16(0), int16(1), Buffer.from([0, 0])]))],
+    ['Bind cut inside its result formats', message('B', Buffer.concat([cstr(''), cstr(''), int16(0), int16(0), int16(2), int16(1)]))],
+    ['Execute whose portal name runs past its end', message('E', Buffer.from('p'))],
+    ['Describe without its target byte', message('D')],
+    ['Close whose name runs past its end', message('C', Buffer.from('Sabc'))],
+  ])('%s, followed by more messages in the same chunk', async (_name, bad) => {
+    const raw = await rawSession(px.port);
+    // The next messages carry NUL bytes a runaway read would stop at.
+    raw.write(Buffer.concat([bad, message('S'), query('SELECT 1')]));
+    const deadline = Date.now() + 5_000;
+    while (!raw.messages.some((m) => m.type === 'E') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const error = raw.messages.find((m) => m.type === 'E');
+    raw.close();
+    expect(error && fields(error.body)).toMatchObject({ S: 'FATAL', C: '08P01' });
+    // The proxy goes on serving others.
+    const r = await withClient(analyst(), (c) => c.query('SELECT 1 AS one'));
+    expect(r.rows[0].one).toBe(1);
+  });
+});
+
 describe('settings that change how text is read', () => {
   it('ROLLBACK that undoes a SET of standard_conforming_strings makes the settings unknown for the rest of the query', async () => {
     const raw = await rawSession(px.port);

@@ -319,15 +319,19 @@ export class Guard {
    * Only Bind, Describe, Execute and Close are read beyond their type.
    */
   clientObserved(type: number, chunk: Buffer, start: number, end: number): void {
-    this.clientMessage(type, CLIENT_BODY_READ[type] === 1 ? chunk.subarray(start, end) : NO_BODY, true);
+    // Read where it lies in the chunk: no view of it is made.
+    if (CLIENT_BODY_READ[type] === 1) this.clientMessage(type, chunk, true, undefined, start, end);
+    else this.clientMessage(type, NO_BODY, true);
   }
 
   /**
    * A client request; `forwarded` when it was only observed (already on its
    * way); `text`: the statement text of a Query or Parse, when the caller has
-   * already decoded it.
+   * already decoded it. An observed message may be given as msg[at, end).
    */
-  clientMessage(type: number, msg: Buffer, forwarded = false, text?: string): void {
+  clientMessage(type: number, msg: Buffer, forwarded = false, text?: string, at = 0, end = msg.length): void {
+    // A message the guard must pass on itself is always given whole.
+    if (!forwarded && (at !== 0 || end !== msg.length)) throw new Error('guard: a held message must be given whole');
     this.forwarded = forwarded;
     if (this.skipUntilSync && type !== 0x53 /* S */) return;
     switch (type) {
@@ -336,14 +340,14 @@ export class Guard {
       case 0x50 /* P */:
         return this.onParse(msg, text);
       case 0x42 /* B */:
-        return this.onBind(msg);
+        return this.onBind(msg, at, end);
       case 0x44 /* D */:
-        return this.onDescribe(msg);
+        return this.onDescribe(msg, at, end);
       case 0x45 /* E */:
-        return this.onExecute(msg);
+        return this.onExecute(msg, at, end);
       case 0x43 /* C */: {
-        const target = msg[5];
-        const name = this.names.read(msg, 6);
+        const target = byteAt(msg, at + 5, end);
+        const name = this.names.read(msg, at + 6, end);
         this.touch();
         if (target === 0x53) {
           this.statements.delete(name);
@@ -440,19 +444,20 @@ export class Guard {
     this.push(pending.parse(name, statement), msg);
   }
 
-  private onBind(msg: Buffer): void {
-    const portalName = this.names.read(msg, 5);
-    const statementName = this.names.read(msg, this.names.next);
+  /** Bind, msg[at, end). */
+  private onBind(msg: Buffer, at: number, end: number): void {
+    const portalName = this.names.read(msg, at + 5, end);
+    const statementName = this.names.read(msg, this.names.next, end);
     let o = this.names.next;
-    const nParamFormats = msg.readUInt16BE(o);
+    const nParamFormats = uint16At(msg, o, end);
     o += 2 + 2 * nParamFormats;
-    const nParams = msg.readUInt16BE(o);
+    const nParams = uint16At(msg, o, end);
     o += 2;
     for (let i = 0; i < nParams; i++) {
-      const len = msg.readInt32BE(o);
+      const len = int32At(msg, o, end);
       o += 4 + (len > 0 ? len : 0);
     }
-    const formats = resultFormats(msg, o);
+    const formats = resultFormats(msg, o, end);
     const prepared = this.statement(statementName);
     const confirmed = this.statements.get(statementName);
     const ambiguous = prepared !== undefined && prepared !== confirmed && (confirmed !== undefined || prepared.shadows !== undefined);
@@ -528,9 +533,10 @@ export class Guard {
     return false;
   }
 
-  private onDescribe(msg: Buffer): void {
-    const target = msg[5] === 0x53 ? 'S' : 'P';
-    const name = this.names.read(msg, 6);
+  /** Describe, msg[at, end). */
+  private onDescribe(msg: Buffer, at: number, end: number): void {
+    const target = byteAt(msg, at + 5, end) === 0x53 ? 'S' : 'P';
+    const name = this.names.read(msg, at + 6, end);
     if (target === 'P') {
       const portal = this.portal(name);
       if (portal) portal.describeRequested = true;
@@ -541,8 +547,9 @@ export class Guard {
     this.updateRules();
   }
 
-  private onExecute(msg: Buffer): void {
-    const name = this.names.read(msg, 5);
+  /** Execute, msg[at, end). */
+  private onExecute(msg: Buffer, at: number, end: number): void {
+    const name = this.names.read(msg, at + 5, end);
     const portal = this.portal(name);
     if (portal && this.undescribed(portal) && !this.forwarded) {
       // The client never asked for the row shape, but masking needs the column
@@ -1010,18 +1017,39 @@ const ALL_TEXT: readonly number[] = Object.freeze([]);
 const ONE_TEXT: readonly number[] = Object.freeze([0]);
 const ONE_BINARY: readonly number[] = Object.freeze([1]);
 
-/** Bind's result-format codes, read at `o` (the count, then the codes). */
-function resultFormats(msg: Buffer, o: number): readonly number[] {
-  const n = msg.readUInt16BE(o);
+/** Bind's result-format codes, read at `o` (the count, then the codes) and before `end`. */
+function resultFormats(msg: Buffer, o: number, end: number): readonly number[] {
+  const n = uint16At(msg, o, end);
   if (n === 0) return ALL_TEXT;
   if (n === 1) {
-    const f = msg.readUInt16BE(o + 2);
+    const f = uint16At(msg, o + 2, end);
     if (f === 0) return ONE_TEXT;
     if (f === 1) return ONE_BINARY;
   }
   const formats: number[] = [];
-  for (let i = 0; i < n; i++) formats.push(msg.readUInt16BE(o + 2 + 2 * i));
+  for (let i = 0; i < n; i++) formats.push(uint16At(msg, o + 2 + 2 * i, end));
   return formats;
+}
+
+// Reads within a message that may lie inside a larger chunk: past its end is
+// a malformed message (the session then ends), never the next message's bytes.
+
+/** A client message whose fields don't fit its length (the session answers 08P01). */
+export class MalformedMessage extends Error {}
+
+function byteAt(msg: Buffer, o: number, end: number): number {
+  if (o >= end) throw new MalformedMessage('message too short');
+  return msg[o];
+}
+
+function uint16At(msg: Buffer, o: number, end: number): number {
+  if (o + 2 > end) throw new MalformedMessage('message too short');
+  return msg.readUInt16BE(o);
+}
+
+function int32At(msg: Buffer, o: number, end: number): number {
+  if (o + 4 > end) throw new MalformedMessage('message too short');
+  return msg.readInt32BE(o);
 }
 
 /**
@@ -1035,10 +1063,11 @@ class NameReader {
   private readonly values: string[] = [];
   private victim = 0;
 
-  read(msg: Buffer, offset: number): string {
+  /** The NUL-terminated name at msg[offset], which must end before `limit`. */
+  read(msg: Buffer, offset: number, limit = msg.length): string {
     let end = offset;
-    const n = msg.length;
-    while (end < n && msg[end] !== 0) end++;
+    while (end < limit && msg[end] !== 0) end++;
+    if (end >= limit) throw new MalformedMessage('name not terminated within its message');
     this.next = end + 1;
     const len = end - offset;
     if (len === 0) return '';

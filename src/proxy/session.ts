@@ -17,7 +17,7 @@ import {
 } from '../wire/messages.js';
 import { connectUpstream, sendUpstreamCancel, type UpstreamLink } from './upstream.js';
 import type { ProxyContext } from './context.js';
-import { Guard } from './guard.js';
+import { Guard, MalformedMessage } from './guard.js';
 import { BatchedWriter } from './batched-writer.js';
 import { PolicyGate } from '../gate/policy-gate.js';
 import { HARMLESS_READ, screen } from '../gate/screen.js';
@@ -451,6 +451,7 @@ export class Session {
   }
 
   private internalError(err: unknown): void {
+    if (err instanceof MalformedMessage) return this.fatal('08P01', `invalid message format: ${err.message}`);
     this.log.error({ err: (err as Error).message, stack: (err as Error).stack?.split('\n').slice(0, 4).join(' | ') }, 'internal error while judging a message');
     this.fatal('XX000', 'pgveil internal error: the session was closed to keep data safe');
   }
