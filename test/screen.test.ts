@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { CatalogSnapshot } from '../src/catalog/snapshot.js';
 import { parsePolicy } from '../src/policy/index.js';
-import { isHarmlessRead, vocabulary } from '../src/gate/screen.js';
+import { isHarmlessRead, screen, vocabulary } from '../src/gate/screen.js';
 import { Rng } from './support/rng.js';
 
 const WORD = /[a-z_\u0080-\uffff][a-z0-9_$\u0080-\uffff]*/g;
@@ -138,5 +138,18 @@ describe('screen: reading in place', () => {
     }
     // The corpus must exercise both answers.
     expect(passed).toBeGreaterThan(500);
+  });
+});
+
+describe('screen: the verdict cache', () => {
+  it('gives the same verdicts as screening each text, while texts repeat, while they never do, and after', () => {
+    // Its own catalog object: the cache is per catalog snapshot.
+    const cat = new CatalogSnapshot(catalog.data);
+    const texts = (n: number, unique: boolean) =>
+      Array.from({ length: n }, (_, i) => (i % 3 === 0 ? `SELECT ssn FROM app.users WHERE id = ${unique ? i : i % 7}` : `SELECT total FROM app.orders WHERE id = ${unique ? i : i % 7}`));
+    // Repeating texts, then 10,000 that never repeat (the cache turns itself off), then repeating ones again.
+    for (const sql of [...texts(3000, false), ...texts(10_000, true), ...texts(6000, false)]) {
+      expect(screen(sql, cat, policy), sql).toBe(isHarmlessRead(sql, cat, policy));
+    }
   });
 });

@@ -22,8 +22,12 @@ const WORD = /[a-z_\u0080-\uffff][a-z0-9_$\u0080-\uffff]*/g;
 export interface Vocabulary {
   /** Plain identifiers (matched as words), and ALWAYS_ANALYZE: one lookup per word. */
   words: Set<string>;
-  /** The same words, for matching in place (see WordIndex). */
-  index: WordIndex;
+  /**
+   * Every plain word the screen can meet, for matching in place (see
+   * WordIndex): BAD for the words above (and lo_*, dblink*), KNOWN for the
+   * catalog's other known words. A word missing from it is unknown.
+   */
+  index: WordIndex<WordStatus>;
   /** Names that aren't plain identifiers (matched as substrings, quotes doubled too). */
   others: string[];
 }
@@ -46,19 +50,49 @@ interface Verdicts {
   policy: Policy;
   young: Map<string, boolean>;
   old: Map<string, boolean>;
+  /** Lookups and hits in the current window (see screen()). */
+  lookups: number;
+  hits: number;
+  /** Statements still to screen without the cache. */
+  bypass: number;
 }
 
 /** Small enough to stay in the CPU's caches: a lookup in a large map costs more than the screen. */
 const GENERATION = 512;
 const screened = new WeakMap<CatalogSnapshot, Verdicts>();
 
-/** isHarmlessRead, remembered per statement text (prepared and ORM statements repeat). */
+/** Per window of this many lookups, fewer than WINDOW_HITS hits turn the cache off for BYPASS statements. */
+const WINDOW = 1024;
+const WINDOW_HITS = 64;
+const BYPASS = 4 * WINDOW;
+
+/**
+ * isHarmlessRead, remembered per statement text (prepared and ORM statements
+ * repeat). When texts don't repeat (a new literal in every query), looking
+ * them up and storing them costs about as much as screening them: after a
+ * window with almost no hits the cache is left alone for a while, then tried
+ * again.
+ */
 export function screen(sql: string, catalog: CatalogSnapshot, policy: Policy): boolean {
   let v = screened.get(catalog);
-  if (!v || v.policy !== policy) screened.set(catalog, (v = { policy, young: new Map(), old: new Map() }));
+  if (!v || v.policy !== policy) screened.set(catalog, (v = { policy, young: new Map(), old: new Map(), lookups: 0, hits: 0, bypass: 0 }));
+  if (v.bypass > 0) {
+    v.bypass--;
+    return isHarmlessRead(sql, catalog, policy);
+  }
+  if (++v.lookups >= WINDOW) {
+    if (v.hits < WINDOW_HITS) v.bypass = BYPASS;
+    v.lookups = 0;
+    v.hits = 0;
+  }
   let verdict = v.young.get(sql);
-  if (verdict !== undefined) return verdict;
-  verdict = v.old.get(sql) ?? isHarmlessRead(sql, catalog, policy);
+  if (verdict !== undefined) {
+    v.hits++;
+    return verdict;
+  }
+  verdict = v.old.get(sql);
+  if (verdict !== undefined) v.hits++;
+  else verdict = isHarmlessRead(sql, catalog, policy);
   if (v.young.size >= GENERATION) {
     v.old = v.young;
     v.young = new Map();
@@ -85,29 +119,35 @@ export function isHarmlessRead(sql: string, catalog: CatalogSnapshot, policy: Po
   if (sql.includes('u&') || sql.includes('U&')) return false;
   const vocab = vocabulary(catalog, policy);
   const known = catalog.knownWords;
-  const knownIndex = known && wordIndexOf(known);
   // Every word, as WORD would find them in the lower-cased text.
   for (i = 0; i < n; ) {
-    const c0 = lowerAscii(sql.charCodeAt(i));
-    if (!isWordStart(c0)) {
+    const c0 = sql.charCodeAt(i);
+    if (c0 < 0x80 && (ASCII_CLASS[c0] & WORD_START) === 0) {
       i++;
       continue;
     }
-    let hash = mixHash(HASH_SEED, c0);
+    let hash = mixHash(HASH_SEED, c0 < 0x80 ? ASCII_LOWER[c0] : c0);
     let plain = c0 < 0x80;
     let j = i + 1;
     for (; j < n; j++) {
-      const c = lowerAscii(sql.charCodeAt(j));
-      if (!isWordPart(c)) break;
-      if (c >= 0x80) plain = false;
-      hash = mixHash(hash, c);
+      const c = sql.charCodeAt(j);
+      if (c < 0x80) {
+        if ((ASCII_CLASS[c] & WORD_PART) === 0) break;
+        hash = mixHash(hash, ASCII_LOWER[c]);
+      } else {
+        plain = false;
+      }
     }
     if (plain) {
-      if (vocab.index.has(sql, i, j, hash)) return false;
-      // A word the database didn't know when the catalog was read may name a
-      // relation created since (or in the client's own transaction): analyze.
-      if (knownIndex && !knownIndex.has(sql, i, j, hash)) return false;
-      if ((c0 === 0x6c /* l */ && startsWithLower(sql, i, j, 'lo_')) || (c0 === 0x64 /* d */ && startsWithLower(sql, i, j, 'dblink'))) return false;
+      const status = vocab.index.get(sql, i, j, hash);
+      if (status === BAD) return false;
+      if (status === undefined) {
+        // A word the database didn't know when the catalog was read may name a
+        // relation created since (or in the client's own transaction): analyze.
+        if (known) return false;
+        const first = ASCII_LOWER[c0];
+        if ((first === 0x6c /* l */ && startsWithLower(sql, i, j, 'lo_')) || (first === 0x64 /* d */ && startsWithLower(sql, i, j, 'dblink'))) return false;
+      }
     } else if (!harmlessWord(sql.slice(i, j).toLowerCase(), vocab, known)) return false;
     i = j;
   }
@@ -158,43 +198,52 @@ function mixHash(hash: number, c: number): number {
 }
 
 /**
- * Plain lower-case ASCII words found by a hash computed while scanning:
- * a statement's words are matched in place, without cutting them out.
+ * Plain lower-case ASCII words, each with a value, found by a hash computed
+ * while scanning: a statement's words are matched in place, without cutting
+ * them out.
  */
-export class WordIndex {
-  private readonly buckets = new Map<number, string[]>();
+export class WordIndex<V> {
+  private readonly buckets = new Map<number, { word: string; value: V }[]>();
 
-  constructor(words: Iterable<string>) {
-    for (const w of words) {
+  constructor(words: Iterable<[string, V]>) {
+    for (const [word, value] of words) {
       let hash = HASH_SEED;
-      for (let k = 0; k < w.length; k++) hash = mixHash(hash, w.charCodeAt(k));
+      for (let k = 0; k < word.length; k++) hash = mixHash(hash, word.charCodeAt(k));
       const list = this.buckets.get(hash);
-      if (list) list.push(w);
-      else this.buckets.set(hash, [w]);
+      if (list) list.push({ word, value });
+      else this.buckets.set(hash, [{ word, value }]);
     }
   }
 
-  /** Whether text[start, end), ASCII letters lowered, is one of the words; `hash` as isHarmlessRead computes it. */
-  has(text: string, start: number, end: number, hash: number): boolean {
+  /** The value of text[start, end) (ASCII letters lowered), if it is one of the words; `hash` as isHarmlessRead computes it. */
+  get(text: string, start: number, end: number, hash: number): V | undefined {
     const list = this.buckets.get(hash);
-    if (!list) return false;
+    if (!list) return undefined;
     const len = end - start;
-    for (const w of list) {
-      if (w.length !== len) continue;
+    for (const { word, value } of list) {
+      if (word.length !== len) continue;
       let k = 0;
-      while (k < len && w.charCodeAt(k) === lowerAscii(text.charCodeAt(start + k))) k++;
-      if (k === len) return true;
+      while (k < len && word.charCodeAt(k) === lowerAscii(text.charCodeAt(start + k))) k++;
+      if (k === len) return value;
     }
-    return false;
+    return undefined;
   }
 }
 
-const wordIndexes = new WeakMap<ReadonlySet<string>, WordIndex>();
+type WordStatus = 0 | 1;
+const KNOWN: WordStatus = 0;
+const BAD: WordStatus = 1;
 
-function wordIndexOf(words: ReadonlySet<string>): WordIndex {
-  let index = wordIndexes.get(words);
-  if (!index) wordIndexes.set(words, (index = new WordIndex(words)));
-  return index;
+const WORD_START = 1;
+const WORD_PART = 2;
+/** For ASCII: which characters start and continue a WORD ([a-zA-Z_] / [a-zA-Z0-9_$]), and their lower case. */
+const ASCII_CLASS = new Uint8Array(128);
+const ASCII_LOWER = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  const l = lowerAscii(c);
+  ASCII_LOWER[c] = l;
+  if (isWordStart(l)) ASCII_CLASS[c] |= WORD_START;
+  if (isWordPart(l)) ASCII_CLASS[c] |= WORD_PART;
 }
 
 /** [a-z_\u0080-\uffff]: where a WORD starts. */
@@ -264,7 +313,12 @@ export function vocabulary(catalog: CatalogSnapshot, policy: Policy): Vocabulary
       if (n.includes('"')) others.push(n.replace(/"/g, '""'));
     }
   }
-  const vocab: Vocabulary = { words, index: new WordIndex(words), others };
+  const statuses = new Map<string, WordStatus>();
+  for (const w of catalog.knownWords ?? []) {
+    if (/^[a-z_][a-z0-9_$]*$/.test(w)) statuses.set(w, w.startsWith('lo_') || w.startsWith('dblink') ? BAD : KNOWN);
+  }
+  for (const w of words) statuses.set(w, BAD);
+  const vocab: Vocabulary = { words, index: new WordIndex(statuses), others };
   cache.set(catalog, { policy, vocab });
   return vocab;
 }

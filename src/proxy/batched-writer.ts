@@ -12,11 +12,13 @@ export class BatchedWriter {
   private size = 0;
   private depth = 0;
   /**
-   * The open range of forwarded bytes, tail[tailStart, tailEnd): ranges of one
-   * chunk that follow each other (the framer splits a chunk around the messages
-   * the guard looks at) join here without allocating a buffer per piece.
+   * The open run of bytes to send, tailMemory[tailStart, tailEnd) (offsets in
+   * the ArrayBuffer): ranges and messages that lie right after each other in
+   * memory (the framer splits a chunk around the messages the guard looks at,
+   * and a message the guard held and passes on unchanged is a view of that
+   * chunk) join here, without a buffer per piece and without a copy.
    */
-  private tail: Buffer | undefined;
+  private tailMemory: ArrayBufferLike | undefined;
   private tailStart = 0;
   private tailEnd = 0;
   /** Bytes queued for the socket so far. */
@@ -43,19 +45,24 @@ export class BatchedWriter {
     this.queue(bytes);
   }
 
-  /** Writes chunk[start, end) (see tail). */
+  /** Writes chunk[start, end) (see tailMemory). */
   writeRange(chunk: Buffer, start: number, end: number): void {
     this.commitArena();
     if (this.depth === 0) return this.send(chunk.subarray(start, end));
+    this.append(chunk, start, end);
+  }
+
+  private append(bytes: Buffer, start: number, end: number): void {
     this.bytesWritten += end - start;
     this.size += end - start;
-    if (this.tail === chunk && this.tailEnd === start) {
-      this.tailEnd = end;
+    const from = bytes.byteOffset + start;
+    if (this.tailMemory === bytes.buffer && this.tailEnd === from) {
+      this.tailEnd = from + end - start;
     } else {
       this.closeTail();
-      this.tail = chunk;
-      this.tailStart = start;
-      this.tailEnd = end;
+      this.tailMemory = bytes.buffer;
+      this.tailStart = from;
+      this.tailEnd = from + end - start;
     }
     if (this.size >= 256 * 1024) this.flush();
   }
@@ -67,18 +74,14 @@ export class BatchedWriter {
   }
 
   private closeTail(): void {
-    if (this.tail === undefined) return;
-    this.parts.push(this.tail.subarray(this.tailStart, this.tailEnd));
-    this.tail = undefined;
+    if (this.tailMemory === undefined) return;
+    this.parts.push(Buffer.from(this.tailMemory, this.tailStart, this.tailEnd - this.tailStart));
+    this.tailMemory = undefined;
   }
 
   private queue(bytes: Buffer): void {
     if (this.depth === 0) return this.send(bytes);
-    this.bytesWritten += bytes.length;
-    this.closeTail();
-    this.parts.push(bytes);
-    this.size += bytes.length;
-    if (this.size >= 256 * 1024) this.flush();
+    this.append(bytes, 0, bytes.length);
   }
 
   private send(bytes: Buffer): void {
