@@ -310,6 +310,41 @@ describe('protocol paths', () => {
   });
 });
 
+describe('Execute of a cursor DECLAREd in a query still running', () => {
+  // The protocol-level Execute of a portal created by SQL DECLARE: its rows come
+  // without a RowDescription, so pgveil must know their shape (or null them).
+  const execute = (portal: string) => message('E', Buffer.concat([cstr(portal), Buffer.alloc(4)]));
+  const leaked = (raw: RawConnection) => {
+    const text = raw.messages.map((m) => m.body.toString('latin1')).join('|');
+    return PII.filter((p) => text.includes(p.ssn) || text.includes(p.ssn.replace(/-/g, ''))).map((p) => p.ssn);
+  };
+  const waitFor = async (raw: RawConnection, done: () => boolean) => {
+    const deadline = Date.now() + 10_000;
+    while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  };
+
+  it('sent in the same packet as the query that declares it', async () => {
+    const raw = await rawSession(px.port);
+    raw.write(Buffer.concat([query('BEGIN; DECLARE c CURSOR FOR SELECT ssn FROM app.users ORDER BY id'), execute('c'), message('S')]));
+    await waitFor(raw, () => raw.messages.filter((m) => m.type === 'Z').length >= 2);
+    raw.close();
+    expect(raw.messages.filter((m) => m.type === 'D').length).toBeGreaterThan(0);
+    expect(leaked(raw)).toEqual([]);
+  });
+
+  it('sent once the DECLARE completed, while the rest of the query still runs', async () => {
+    const raw = await rawSession(px.port);
+    raw.write(query('BEGIN; DECLARE c CURSOR FOR SELECT ssn FROM app.users ORDER BY id; SELECT pg_sleep(0.5)'));
+    // CommandComplete of BEGIN and of DECLARE CURSOR, then the sleep's RowDescription.
+    await waitFor(raw, () => raw.messages.some((m) => m.type === 'T'));
+    raw.write(Buffer.concat([execute('c'), message('S')]));
+    await waitFor(raw, () => raw.messages.filter((m) => m.type === 'Z').length >= 2);
+    raw.close();
+    expect(raw.messages.filter((m) => m.type === 'D').length).toBeGreaterThan(1);
+    expect(leaked(raw)).toEqual([]);
+  });
+});
+
 describe('malformed extended-protocol messages with a policy', () => {
   // The guard reads Bind, Describe, Execute and Close where they lie in the
   // socket chunk; a field running past its message must end the session

@@ -116,7 +116,7 @@ describe('screen: reading in place', () => {
     const rng = new Rng(20261125);
     const pieces = [
       'SELECT', 'select', 'SeLeCt', 'FROM', 'from', 'WHERE', ' ', '  ', '\n', '\t', ',', '.', '(', ')', '=', '1', '42', "'", '"', ';', '--', '/*', '*/',
-      '$1', '::', '_', '$', 'u&', 'U&', 'lo_', 'LO_', 'dblink', 'DBLINK', '\u212A', '\u0130', 'É', 'é', 'ß', 'ǅ', '\u00a0', '\ud83d\ude00', '\ud801\udc00',
+      '$1', '::', '_', '$', 'u&', 'U&', 'lo_', 'LO_', 'dblink', 'DBLINK', '\u212A', '\u0130', 'É', 'é', 'ß', 'ǅ', '\u00a0', '\ud83d\ude00', '\ud801\udc00', 'Σ', 'xΣ', 'ΣΣ',
       ...KNOWN, ...KNOWN.map((w) => w.toUpperCase()), 'weird', 'name', 'zzz', 'orders1',
     ];
     let passed = 0;

@@ -24,6 +24,8 @@ import {
   rewriteDataRow,
   type CopyTextFormat,
   type FieldDescription,
+  type FieldRewrite,
+  MAX_COLUMNS,
 } from '../wire/results.js';
 import type { CopyPlan, Gate, Refusal, ResultPlan } from './gate.js';
 
@@ -161,8 +163,13 @@ const EMPTY_PLAN: ResultPlan = { rewrites: [], masks: false };
  * are handed over as NO_BODY (reading it fails loudly, never silently).
  */
 const CLIENT_BODY_READ = typeSet('BDEC');
-const SERVER_BODY_READ = typeSet('TZSHEN');
+// (ReadyForQuery is read for its status byte alone; RowDescription, ErrorResponse
+// and NoticeResponse come through the session whole, and are listed in case.)
+const SERVER_BODY_READ = typeSet('SHTEN');
 const NO_BODY = Buffer.alloc(0);
+
+/** Rows of unknown shape that may carry masked values: NULL in every field, whatever their number. */
+const NULL_EVERY_FIELD: ResultPlan = { rewrites: new Array<FieldRewrite>(MAX_COLUMNS).fill(() => null), masks: true };
 
 /** Rows of an Execute whose portal was never described. */
 const NO_FIELDS = Object.freeze([]) as unknown as FieldDescription[];
@@ -637,6 +644,8 @@ export class Guard {
       if (st.name === '*') this.portals.clear();
       else if (st.name !== undefined) this.portals.delete(st.name);
     }
+    // A new cursor may need a Describe before its first Execute: hold Execute from now on.
+    this.updateClientRules();
   }
 
   /** Whether the message being handled was only observed (already forwarded). */
@@ -688,7 +697,7 @@ export class Guard {
   serverObserved(type: number, chunk: Buffer, start: number, end: number): void {
     this.serverForwarded = true;
     // ReadyForQuery is read for its status byte only.
-    if (type === 0x5a /* Z */) return this.onReadyForQuery(chunk[start + 5], NO_BODY);
+    if (type === 0x5a /* Z */) return this.onReadyForQuery(byteAt(chunk, start + 5, end), NO_BODY);
     this.serverMessage(type, SERVER_BODY_READ[type] === 1 ? chunk.subarray(start, end) : NO_BODY, true);
   }
 
@@ -857,8 +866,19 @@ export class Guard {
     const head = this.fifo.peek();
     if (head?.kind === 'execute') {
       const portal = this.executedPortal(head);
-      const analysis = this.portalAnalysis(portal);
-      this.setResultPlan(analysis && this.effective(analysis), portal?.description ?? NO_FIELDS);
+      const raw = this.portalAnalysis(portal);
+      const analysis = raw && this.effective(raw);
+      if (portal?.description === undefined && (portal === undefined || portal.ambiguous || (analysis !== undefined && needsDescription(analysis)))) {
+        // Rows whose shape nobody asked for in time (an Execute of a cursor
+        // sent before the query declaring it had completed, say): without
+        // column types no mask fits, so every field goes as NULL, unless
+        // nothing the statement reads is masked for this session.
+        const gate = this.hooks.gate();
+        if (analysis !== undefined && !this.scrubSticky && gate.scrubErrors(analysis)) this.scrubSticky = true;
+        this.plan = analysis === undefined || gate.scrubErrors(analysis) ? NULL_EVERY_FIELD : EMPTY_PLAN;
+      } else {
+        this.setResultPlan(analysis, portal?.description ?? NO_FIELDS);
+      }
     }
     this.updateRules();
   }

@@ -59,10 +59,13 @@ export class RowDescriptionMemo {
   }
 }
 
-const rowStarts = new Int32Array(1664);
-const rowLengths = new Int32Array(1664);
+/** PostgreSQL's limit on the columns of a result row (and of a table). */
+export const MAX_COLUMNS = 1664;
+
+const rowStarts = new Int32Array(MAX_COLUMNS);
+const rowLengths = new Int32Array(MAX_COLUMNS);
 /** Per field of the row being rewritten: KEEP, INTO (the mask writes itself) or OUT (rowReplaced holds the result). */
-const rowModes = new Uint8Array(1664);
+const rowModes = new Uint8Array(MAX_COLUMNS);
 const rowReplaced: (Buffer | null | undefined)[] = [];
 const KEEP = 0;
 const INTO = 1;
