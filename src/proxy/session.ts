@@ -506,6 +506,19 @@ export class Session {
     return result;
   }
 
+  /** The last Query or Parse and its statement text (drivers send the same Parse again and again). */
+  private lastRequest: { bytes: Buffer; text: string } | undefined;
+
+  /** statementText, taken from the last request when this one has the very same bytes (no decoding, and the same string for the analysis memo). */
+  private requestText(type: number, message: Buffer): string {
+    const last = this.lastRequest;
+    if (last && last.bytes.equals(message)) return last.text;
+    const text = statementText(type, message);
+    // Long texts are decoded each time rather than kept twice.
+    this.lastRequest = message.length <= 4096 ? { bytes: Buffer.from(message), text } : undefined;
+    return text;
+  }
+
   /** Requests go through the guard; Q and P may first wait for a catalog (re)load. */
   private guardClientMessage(type: number, message: Buffer): void {
     const guard = this.guard;
@@ -513,7 +526,7 @@ export class Session {
     if (type === 0x51 /* Q */ || type === 0x50 /* P */) {
       const catalogs = this.ctx.catalogs;
       const database = this.database as string;
-      const sql = statementText(type, message);
+      const sql = this.requestText(type, message);
       let wait = catalogs?.needsLoad(database) ?? false;
       if (wait) {
         // Transaction control and settings never need the catalog: don't hold a
