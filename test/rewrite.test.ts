@@ -27,6 +27,7 @@ import {
 import { compileMask, OID, type FieldFormat, type MaskSpec } from '../src/masking/index.js';
 import { textLimit, typeFamily } from '../src/masking/types.js';
 import { Rng } from './support/rng.js';
+import { dataRowValues } from './support/raw.js';
 
 // ---------------------------------------------------------------- PRNG & generators
 
@@ -377,20 +378,8 @@ function encodeDataRow(fields: readonly (Buffer | null)[]): Buffer {
 function decodeDataRow(msg: Buffer): (Buffer | null)[] {
   if (msg[0] !== 0x44) fail(`not a DataRow: type 0x${msg[0].toString(16)}`);
   if (msg.readUInt32BE(1) + 1 !== msg.length) fail('DataRow length field disagrees with its size');
-  const count = msg.readUInt16BE(5);
-  const fields: (Buffer | null)[] = [];
-  let o = 7;
-  for (let i = 0; i < count; i++) {
-    const len = msg.readInt32BE(o);
-    o += 4;
-    if (len < 0) {
-      fields.push(null);
-    } else {
-      fields.push(msg.subarray(o, o + len));
-      o += len;
-    }
-  }
-  if (o !== msg.length) fail('DataRow has trailing bytes');
+  const fields = dataRowValues(msg.subarray(5));
+  if (fields.reduce((size, f) => size + 4 + (f?.length ?? 0), 7) !== msg.length) fail('DataRow has trailing bytes');
   return fields;
 }
 

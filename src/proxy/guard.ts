@@ -48,33 +48,71 @@ type Pending =
   | { kind: 'inject'; build: () => Buffer[] };
 
 class Entry {
-  constructor(
-    readonly kind: Pending['kind'],
-    readonly name: string = '',
-    readonly statement: PreparedStatement | undefined = undefined,
-    readonly value: Portal | undefined = undefined,
-    readonly statements: StatementAnalysis[] = NO_STATEMENTS,
-    public index = 0,
-    readonly changesReading = false,
-    readonly target: 'S' | 'P' = 'S',
-    readonly swallow = false,
-    readonly build: (() => Buffer[]) | undefined = undefined,
-  ) {}
+  name = '';
+  statement: PreparedStatement | undefined = undefined;
+  value: Portal | undefined = undefined;
+  statements: StatementAnalysis[] = NO_STATEMENTS;
+  index = 0;
+  changesReading = false;
+  target: 'S' | 'P' = 'S';
+  swallow = false;
+  build: (() => Buffer[]) | undefined = undefined;
+  constructor(readonly kind: Pending['kind']) {}
 }
 
 const NO_STATEMENTS: StatementAnalysis[] = [];
 
+/** Entries by kind, their fields set by name (the rest keep the defaults above). */
 const pending = {
-  query: (statements: StatementAnalysis[], changesReading: boolean) => new Entry('query', '', undefined, undefined, statements, 0, changesReading) as unknown as Pending,
-  parse: (name: string, statement: PreparedStatement) => new Entry('parse', name, statement) as unknown as Pending,
-  bind: (portal: string, value: Portal) => new Entry('bind', portal, undefined, value) as unknown as Pending,
-  describe: (target: 'S' | 'P', name: string, swallow: boolean, statement: PreparedStatement | undefined, portal: Portal | undefined) =>
-    new Entry('describe', name, statement, portal, NO_STATEMENTS, 0, false, target, swallow) as unknown as Pending,
-  execute: (portal: string, value: Portal | undefined) => new Entry('execute', portal, undefined, value) as unknown as Pending,
-  close: () => new Entry('close') as unknown as Pending,
-  sync: (changesReading: boolean) => new Entry('sync', '', undefined, undefined, NO_STATEMENTS, 0, changesReading) as unknown as Pending,
-  function: () => new Entry('function', '', undefined, undefined, NO_STATEMENTS, 0, true) as unknown as Pending,
-  inject: (build: () => Buffer[]) => new Entry('inject', '', undefined, undefined, NO_STATEMENTS, 0, false, 'S', false, build) as unknown as Pending,
+  query(statements: StatementAnalysis[], changesReading: boolean): Pending {
+    const e = new Entry('query');
+    e.statements = statements;
+    e.changesReading = changesReading;
+    return e as unknown as Pending;
+  },
+  parse(name: string, statement: PreparedStatement): Pending {
+    const e = new Entry('parse');
+    e.name = name;
+    e.statement = statement;
+    return e as unknown as Pending;
+  },
+  bind(portal: string, value: Portal): Pending {
+    const e = new Entry('bind');
+    e.name = portal;
+    e.value = value;
+    return e as unknown as Pending;
+  },
+  describe(target: 'S' | 'P', name: string, swallow: boolean, statement: PreparedStatement | undefined, portal: Portal | undefined): Pending {
+    const e = new Entry('describe');
+    e.target = target;
+    e.name = name;
+    e.swallow = swallow;
+    e.statement = statement;
+    e.value = portal;
+    return e as unknown as Pending;
+  },
+  execute(portal: string, value: Portal | undefined): Pending {
+    const e = new Entry('execute');
+    e.name = portal;
+    e.value = value;
+    return e as unknown as Pending;
+  },
+  close: (): Pending => new Entry('close') as unknown as Pending,
+  sync(changesReading: boolean): Pending {
+    const e = new Entry('sync');
+    e.changesReading = changesReading;
+    return e as unknown as Pending;
+  },
+  function(): Pending {
+    const e = new Entry('function');
+    e.changesReading = true;
+    return e as unknown as Pending;
+  },
+  inject(build: () => Buffer[]): Pending {
+    const e = new Entry('inject');
+    e.build = build;
+    return e as unknown as Pending;
+  },
 };
 
 /** Created only by preparedStatement() (one object shape). */
@@ -873,9 +911,9 @@ export class Guard {
         // sent before the query declaring it had completed, say): without
         // column types no mask fits, so every field goes as NULL, unless
         // nothing the statement reads is masked for this session.
-        const gate = this.hooks.gate();
-        if (analysis !== undefined && !this.scrubSticky && gate.scrubErrors(analysis)) this.scrubSticky = true;
-        this.plan = analysis === undefined || gate.scrubErrors(analysis) ? NULL_EVERY_FIELD : EMPTY_PLAN;
+        const reads = analysis === undefined || this.hooks.gate().scrubErrors(analysis);
+        if (analysis !== undefined && reads) this.scrubSticky = true;
+        this.plan = reads ? NULL_EVERY_FIELD : EMPTY_PLAN;
       } else {
         this.setResultPlan(analysis, portal?.description ?? NO_FIELDS);
       }
