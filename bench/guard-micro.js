@@ -156,7 +156,7 @@ function newProxy(withPolicy) {
     /** Bytes handed to the client: with nothing refused or rewritten, all the server sent. */
     toClientBytes: () => toClient.bytesWritten,
     // Each chunk a fresh Buffer, as it comes from a socket read.
-    fromClient: (chunk) => { toUpstream.begin(); clientFramer.push(Buffer.from(chunk)); toUpstream.end(); },
+    fromClient: (chunk) => { toUpstream.begin(); guard?.refreshClientRules(); clientFramer.push(Buffer.from(chunk)); toUpstream.end(); },
     fromServer: (chunk) => { toClient.begin(); upstreamFramer.push(Buffer.from(chunk)); toClient.end(); },
   };
 }

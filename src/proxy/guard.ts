@@ -253,8 +253,11 @@ export class Guard {
    */
   private readonly statements = new Map<string, PreparedStatement>();
   private readonly portals = new Map<string, Portal>();
-  private readonly pendingStatements = new Map<string, PreparedStatement>();
-  private readonly pendingPortals = new Map<string, Portal>();
+  // A settled name keeps its key with the value undefined: deleting and adding
+  // the same key transaction after transaction makes the map shrink and grow
+  // its table each time (see settle()).
+  private readonly pendingStatements = new Map<string, PreparedStatement | undefined>();
+  private readonly pendingPortals = new Map<string, Portal | undefined>();
   /** After a refused extended-protocol message: drop client messages until Sync. */
   private skipUntilSync = false;
   private txStatus = 0x49; // 'I'
@@ -265,13 +268,30 @@ export class Guard {
   private clientRules: RuleTable | undefined;
 
   constructor(private readonly hooks: GuardHooks) {
-    this.updateRules();
-  }
-
-  /** Sets both directions' rule tables for the current state. */
-  private updateRules(): void {
     this.updateServerRules();
     this.updateClientRules();
+  }
+
+  /**
+   * Sets the rule tables for the current state. The client's table matters
+   * only when the client framer next reads a message: while a server message
+   * is handled it is only marked stale (server-side changes come several per
+   * transaction), and the session calls refreshClientRules() before it hands
+   * the client framer more bytes.
+   */
+  private updateRules(): void {
+    this.updateServerRules();
+    if (this.handlingClient) this.updateClientRules();
+    else this.clientRulesStale = true;
+  }
+
+  /** Which side's message is being handled (set at every entry point). */
+  private handlingClient = false;
+  private clientRulesStale = false;
+
+  /** Before the client framer reads more: brings its rule table up to date. */
+  refreshClientRules(): void {
+    if (this.clientRulesStale) this.updateClientRules();
   }
 
   /** The server side depends only on the result set being read and the FIFO's head. */
@@ -286,13 +306,23 @@ export class Guard {
   }
 
   private updateClientRules(): void {
-    let client = CLIENT_RULES;
-    if (this.skipUntilSync) client = CLIENT_RULES_SKIPPING;
-    else if (this.anyUndescribed()) client = CLIENT_RULES_EXECUTE;
+    this.clientRulesStale = false;
+    const client = this.chooseClientRules();
     if (client !== this.clientRules) {
       this.clientRules = client;
       this.hooks.setClientRules(client);
     }
+  }
+
+  private chooseClientRules(): RuleTable {
+    if (this.skipUntilSync) return CLIENT_RULES_SKIPPING;
+    return this.anyUndescribed() ? CLIENT_RULES_EXECUTE : CLIENT_RULES;
+  }
+
+  /** Self-check: the message now handled was read with the client rule table the current state calls for. */
+  private checkClientRules(): void {
+    const fresh = this.skipUntilSync ? CLIENT_RULES_SKIPPING : this.findUndescribed() ? CLIENT_RULES_EXECUTE : CLIENT_RULES;
+    if (fresh !== this.clientRules) throw new Error('guard: a client message was read with a stale rule table');
   }
 
   /** Between CopyInResponse and the client's CopyDone/CopyFail. */
@@ -377,6 +407,8 @@ export class Guard {
   clientMessage(type: number, msg: Buffer, forwarded = false, text?: string, at = 0, end = msg.length): void {
     // A message the guard must pass on itself is always given whole.
     if (!forwarded && (at !== 0 || end !== msg.length)) throw new Error('guard: a held message must be given whole');
+    if (SELF_CHECK) this.checkClientRules();
+    this.handlingClient = true;
     this.forwarded = forwarded;
     if (this.skipUntilSync && type !== 0x53 /* S */) return;
     switch (type) {
@@ -573,10 +605,17 @@ export class Guard {
   }
 
   private findUndescribed(): boolean {
-    for (const p of this.pendingPortals.values()) if (this.undescribed(p)) return true;
-    for (const p of this.portals.values()) if (this.undescribed(p)) return true;
-    return false;
+    this.undescribedFound = false;
+    // forEach with one callback made once: iterating with for-of allocates an iterator per map and call.
+    if (this.pendingPortals.size) this.pendingPortals.forEach(this.checkUndescribed);
+    if (!this.undescribedFound && this.portals.size) this.portals.forEach(this.checkUndescribed);
+    return this.undescribedFound;
   }
+
+  private undescribedFound = false;
+  private readonly checkUndescribed = (p: Portal | undefined): void => {
+    if (!this.undescribedFound && this.undescribed(p)) this.undescribedFound = true;
+  };
 
   /** Describe, msg[at, end). */
   private onDescribe(msg: Buffer, at: number, end: number): void {
@@ -733,6 +772,7 @@ export class Guard {
    * Completions and the like are read by their type alone: no view of their bytes.
    */
   serverObserved(type: number, chunk: Buffer, start: number, end: number): void {
+    this.handlingClient = false;
     this.serverForwarded = true;
     // ReadyForQuery is read for its status byte only.
     if (type === 0x5a /* Z */) return this.onReadyForQuery(byteAt(chunk, start + 5, end), NO_BODY);
@@ -742,6 +782,7 @@ export class Guard {
   /** Server messages the guard only watches (already forwarded when this runs, unless swallowed). */
   /** `fields`: the RowDescription already decoded by the caller, if it did (decoded once per result set). */
   serverMessage(type: number, msg: Buffer, forwarded = false, fields?: FieldDescription[]): void {
+    this.handlingClient = false;
     this.serverForwarded = forwarded;
     const head = this.fifo.peek();
     switch (type) {
@@ -749,7 +790,7 @@ export class Guard {
         if (head?.kind === 'parse') {
           this.touch();
           head.statement.shadows = undefined;
-          if (this.pendingStatements.get(head.name) === head.statement) this.pendingStatements.delete(head.name);
+          settle(this.pendingStatements, head.name, head.statement);
           this.statements.set(head.name, head.statement);
           this.shift();
         }
@@ -758,7 +799,7 @@ export class Guard {
       case 0x32 /* 2 BindComplete */:
         if (head?.kind === 'bind') {
           this.touch();
-          if (this.pendingPortals.get(head.name) === head.value) this.pendingPortals.delete(head.name);
+          settle(this.pendingPortals, head.name, head.value);
           this.portals.set(head.name, head.value);
           this.shift();
         }
@@ -998,11 +1039,11 @@ export class Guard {
         if (e.kind === 'parse') {
           e.statement.rejected = true;
           e.statement.shadows = undefined;
-          if (this.pendingStatements.get(e.name) === e.statement) this.pendingStatements.delete(e.name);
+          settle(this.pendingStatements, e.name, e.statement);
         }
         if (e.kind === 'bind') {
           e.value.rejected = true;
-          if (this.pendingPortals.get(e.name) === e.value) this.pendingPortals.delete(e.name);
+          settle(this.pendingPortals, e.name, e.value);
         }
       }
       this.updateRules();
@@ -1088,6 +1129,24 @@ function resultFormats(msg: Buffer, o: number, end: number): readonly number[] {
   for (let i = 0; i < n; i++) formats.push(uint16At(msg, o + 2 + 2 * i, end));
   return formats;
 }
+
+/**
+ * The request that created map[name] was answered: the name is no longer
+ * pending (unless a later request made it pending again). The key stays, with
+ * no value, so the map keeps its table; once many names have collected, the
+ * settled ones are dropped.
+ */
+function settle<T>(map: Map<string, T | undefined>, name: string, value: T): void {
+  if (map.get(name) !== value) return;
+  map.set(name, undefined);
+  if (map.size > SETTLED_NAMES) {
+    map.forEach((v, k) => {
+      if (v === undefined) map.delete(k);
+    });
+  }
+}
+
+const SETTLED_NAMES = 64;
 
 // Reads within a message that may lie inside a larger chunk: past its end is
 // a malformed message (the session then ends), never the next message's bytes.

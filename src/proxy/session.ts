@@ -19,6 +19,7 @@ import { connectUpstream, sendUpstreamCancel, type UpstreamLink } from './upstre
 import type { ProxyContext } from './context.js';
 import { Guard, MalformedMessage } from './guard.js';
 import { BatchedWriter } from './batched-writer.js';
+import { sameBytes } from '../util/bytes.js';
 import { PolicyGate } from '../gate/policy-gate.js';
 import { HARMLESS_READ, screen } from '../gate/screen.js';
 import { analyzeSql, type AnalysisResult } from '../sql/analyze.js';
@@ -123,6 +124,8 @@ export class Session {
     if (this.clientFramer) {
       // Several messages of one chunk leave in one write.
       this.toUpstream.begin();
+      // Server messages handled since the last chunk may have changed what must be held.
+      this.guard?.refreshClientRules();
       this.clientFramer.push(chunk);
       this.toUpstream.end();
     } else this.onStartupData(chunk);
@@ -512,7 +515,7 @@ export class Session {
   /** statementText, taken from the last request when this one has the very same bytes (no decoding, and the same string for the analysis memo). */
   private requestText(type: number, message: Buffer): string {
     const last = this.lastRequest;
-    if (last && last.bytes.equals(message)) return last.text;
+    if (last && sameBytes(last.bytes, message)) return last.text;
     const text = statementText(type, message);
     // Long texts are decoded each time rather than kept twice.
     this.lastRequest = message.length <= 4096 ? { bytes: Buffer.from(message), text } : undefined;
@@ -562,7 +565,10 @@ export class Session {
           this.safely(() => this.guardClientMessage(type, message));
           this.toUpstream.end();
           // It may have had to wait again (another DDL meanwhile): then that wait resumes.
-          if (!this.catalogWait) framer.resume();
+          if (!this.catalogWait) {
+            this.guard?.refreshClientRules();
+            framer.resume();
+          }
         });
         return;
       }

@@ -1,5 +1,5 @@
 import type { MaskFn, MaskInto } from '../masking/compile.js';
-import { copySpan } from '../util/bytes.js';
+import { copySpan, sameBytes } from '../util/bytes.js';
 import type { OutputArena } from './arena.js';
 
 export { copySpan };
@@ -51,7 +51,7 @@ export class RowDescriptionMemo {
   private fields: FieldDescription[] = [];
 
   decode(message: Buffer): FieldDescription[] {
-    if (this.bytes && this.bytes.equals(message)) return this.fields;
+    if (this.bytes && sameBytes(this.bytes, message)) return this.fields;
     const fields = decodeRowDescription(message);
     this.bytes = Buffer.from(message);
     this.fields = fields;
