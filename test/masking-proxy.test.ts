@@ -38,6 +38,25 @@ describe('masking through the proxy', () => {
     expect((err as Error).message).toContain('app.users.ssn');
     expect((err as { hint?: string }).hint).toMatch(/security_lead/);
   });
+  it('keeps each named statement\'s analysis past the point where settled names are swept (over 64 names)', async () => {
+    await asAnalyst(async (c) => {
+      for (let i = 0; i < 100; i++) {
+        const plain = await c.query({ name: `plain_${i}`, text: `SELECT $1::int + ${i} AS v`, values: [1] });
+        expect(plain.rows[0].v).toBe(1 + i);
+        if (i % 10 === 0) {
+          const masked = await c.query({ name: `ssn_${i}`, text: `SELECT ssn, ${i} AS k FROM app.users WHERE id = $1`, values: [1] });
+          expect(masked.rows[0].ssn).toBe('***-**-6789');
+        }
+      }
+      // Statements prepared before the sweeps run again by name (Bind/Execute only).
+      for (const i of [0, 50, 90]) {
+        const again = await c.query({ name: `ssn_${i}`, text: `SELECT ssn, ${i} AS k FROM app.users WHERE id = $1`, values: [1] });
+        expect(again.rows[0].ssn).toBe('***-**-6789');
+        const plain = await c.query({ name: `plain_${i}`, text: `SELECT $1::int + ${i} AS v`, values: [2] });
+        expect(plain.rows[0].v).toBe(2 + i);
+      }
+    });
+  });
   it('passes raw values to a role with standing access', async () => {
     const r = await withClient(clientAs(px.port, 'app_backend', DB), (c) => c.query('SELECT email, ssn FROM app.users ORDER BY id'));
     expect(r.rows[0].email).toBe(PII[0].email);

@@ -1139,14 +1139,16 @@ function resultFormats(msg: Buffer, o: number, end: number): readonly number[] {
 function settle<T>(map: Map<string, T | undefined>, name: string, value: T): void {
   if (map.get(name) !== value) return;
   map.set(name, undefined);
-  if (map.size > SETTLED_NAMES) {
-    map.forEach((v, k) => {
-      if (v === undefined) map.delete(k);
-    });
-  }
+  if (map.size < SETTLED_NAMES || map.size < (nextSweep.get(map) ?? 0)) return;
+  map.forEach((v, k) => {
+    if (v === undefined) map.delete(k);
+  });
+  // Many names may still be pending (a long pipeline): sweep again only once the map has doubled.
+  nextSweep.set(map, 2 * map.size);
 }
 
 const SETTLED_NAMES = 64;
+const nextSweep = new WeakMap<Map<string, unknown>, number>();
 
 // Reads within a message that may lie inside a larger chunk: past its end is
 // a malformed message (the session then ends), never the next message's bytes.
