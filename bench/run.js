@@ -320,8 +320,9 @@ function machineSample() {
   let foreign = 0;
   for (const p of procs) if (!excluded.has(p.pid)) foreign += p.ticks;
   const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  // Busy: everything but idle (3) and iowait (4); guest time is already in user.
-  const busy = (cpu[0] ?? 0) + (cpu[1] ?? 0) + (cpu[2] ?? 0) + (cpu[5] ?? 0) + (cpu[6] ?? 0) + (cpu[7] ?? 0);
+  // Busy: user, nice, system, irq, softirq (guest time is already in user); not idle,
+  // iowait, nor steal (time the VM host kept for itself is no work of ours).
+  const busy = (cpu[0] ?? 0) + (cpu[1] ?? 0) + (cpu[2] ?? 0) + (cpu[5] ?? 0) + (cpu[6] ?? 0);
   return { t: process.hrtime.bigint(), foreign, steal: cpu[7] ?? 0, busy };
 }
 

@@ -310,6 +310,31 @@ describe('protocol paths', () => {
   });
 });
 
+describe('the client rule table after a change made by a server message', () => {
+  it('a re-Parse the server rejects lifts the hold on Execute before the next chunk is read', async () => {
+    // The Bind after the re-Parse makes a portal that needs its row shape: Execute
+    // is held. The server rejects the Parse (42P05) and skips the Bind, so no such
+    // portal is left, and the next chunk must be read without the hold. Under the
+    // suite's PGVEIL_GUARD_SELF_CHECK a chunk read with the stale table ends the
+    // session (this fails when the session stops refreshing the table per chunk).
+    const raw = await rawSession(px.port);
+    // The types of what one request brought back, up to its ReadyForQuery (or the end of the session).
+    const answer = async (bytes: Buffer) => {
+      raw.messages.length = 0;
+      raw.write(bytes);
+      const deadline = Date.now() + 10_000;
+      while (!raw.closed && !raw.messages.some((m) => m.type === 'Z') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      return raw.messages.map((m) => (m.type === 'E' ? `E:${fields(m.body).C}` : m.type));
+    };
+    const parse = message('P', Buffer.concat([cstr('s1'), cstr('SELECT ssn FROM app.users WHERE id = 1'), int16(0)]));
+    expect(await answer(Buffer.concat([parse, message('S')]))).toEqual(['1', 'Z']);
+    const bind = message('B', Buffer.concat([cstr(''), cstr('s1'), int16(0), int16(0), int16(0)]));
+    expect(await answer(Buffer.concat([parse, bind, message('S')]))).toEqual(['E:42P05', 'Z']);
+    expect(await answer(query('SELECT 41 + 1 AS answer'))).toEqual(['T', 'D', 'C', 'Z']);
+    raw.close();
+  });
+});
+
 describe('Execute of a cursor DECLAREd in a query still running', () => {
   // The protocol-level Execute of a portal created by SQL DECLARE: its rows come
   // without a RowDescription, so pgveil must know their shape (or null them).

@@ -307,22 +307,22 @@ export class Guard {
 
   private updateClientRules(): void {
     this.clientRulesStale = false;
-    const client = this.chooseClientRules();
+    const client = this.chooseClientRules(false);
     if (client !== this.clientRules) {
       this.clientRules = client;
       this.hooks.setClientRules(client);
     }
   }
 
-  private chooseClientRules(): RuleTable {
+  /** `fresh`: ask about undescribed portals anew rather than use the remembered answer (self-check). */
+  private chooseClientRules(fresh: boolean): RuleTable {
     if (this.skipUntilSync) return CLIENT_RULES_SKIPPING;
-    return this.anyUndescribed() ? CLIENT_RULES_EXECUTE : CLIENT_RULES;
+    return (fresh ? this.findUndescribed() : this.anyUndescribed()) ? CLIENT_RULES_EXECUTE : CLIENT_RULES;
   }
 
   /** Self-check: the message now handled was read with the client rule table the current state calls for. */
   private checkClientRules(): void {
-    const fresh = this.skipUntilSync ? CLIENT_RULES_SKIPPING : this.findUndescribed() ? CLIENT_RULES_EXECUTE : CLIENT_RULES;
-    if (fresh !== this.clientRules) throw new Error('guard: a client message was read with a stale rule table');
+    if (this.chooseClientRules(true) !== this.clientRules) throw new Error('guard: a client message was read with a stale rule table');
   }
 
   /** Between CopyInResponse and the client's CopyDone/CopyFail. */
