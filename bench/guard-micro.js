@@ -115,6 +115,8 @@ function newProxy(withPolicy) {
     forward: (chunk, start, end) => toUpstream.writeRange(chunk, start, end),
     observe: (type, chunk, start, end) => (guard ? guard.clientObserved(type, chunk, start, end) : pendingReady++),
     inspect: (type, m) => {
+      // As the session: Query and Parse are analyzed (and their text decoded) first.
+      if (type !== 0x51 && type !== 0x50) return guard.clientMessage(type, m);
       const sql = statementText(type, m);
       analyze(sql);
       guard.clientMessage(type, m, false, sql);
@@ -156,7 +158,7 @@ function newProxy(withPolicy) {
     /** Bytes handed to the client: with nothing refused or rewritten, all the server sent. */
     toClientBytes: () => toClient.bytesWritten,
     // Each chunk a fresh Buffer, as it comes from a socket read.
-    fromClient: (chunk) => { toUpstream.begin(); guard?.refreshClientRules(); clientFramer.push(Buffer.from(chunk)); toUpstream.end(); },
+    fromClient: (chunk) => { toUpstream.begin(); clientFramer.push(Buffer.from(chunk)); toUpstream.end(); },
     fromServer: (chunk) => { toClient.begin(); upstreamFramer.push(Buffer.from(chunk)); toClient.end(); },
   };
 }

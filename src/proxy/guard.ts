@@ -200,7 +200,7 @@ const EMPTY_PLAN: ResultPlan = { rewrites: [], masks: false };
  * Which observed messages the guard reads beyond their type byte. The others
  * are handed over as NO_BODY (reading it fails loudly, never silently).
  */
-const CLIENT_BODY_READ = typeSet('BDEC');
+const CLIENT_BODY_READ = typeSet('BDC');
 // (ReadyForQuery is read for its status byte alone; RowDescription, ErrorResponse
 // and NoticeResponse come through the session whole, and are listed in case.)
 const SERVER_BODY_READ = typeSet('SHTEN');
@@ -214,14 +214,16 @@ const NO_FIELDS = Object.freeze([]) as unknown as FieldDescription[];
 
 /**
  * Rule tables. Requests that may be refused (Query, Parse, FunctionCall) are
- * held for the guard; the rest of the extended protocol is only observed, so
- * a pipelined chunk still leaves in one write. While skipping to Sync after a
- * refusal, everything is held (and dropped). Execute is held only while a
- * portal may need a Describe injected before it.
+ * held for the guard, and so is Execute: its portal may need a Describe
+ * injected before it (asked of the portal when the Execute arrives, so no
+ * table has to follow the state of every portal). A held message the guard
+ * passes on unchanged is a view of its chunk, so a pipelined chunk still
+ * leaves in one write (see BatchedWriter). The rest of the extended protocol
+ * is only observed. While skipping to Sync after a refusal, everything is held
+ * (and dropped).
  */
 const FRONTEND = 'BCdcfDEHFPpQSX';
-const CLIENT_RULES = ruleTable({ [FRONTEND]: Rule.Forward, BDECSHXcf: Rule.Observe, QPF: Rule.Inspect });
-const CLIENT_RULES_EXECUTE = ruleTable({ [FRONTEND]: Rule.Forward, BDCSHXcf: Rule.Observe, QPFE: Rule.Inspect });
+const CLIENT_RULES = ruleTable({ [FRONTEND]: Rule.Forward, BDCSHXcf: Rule.Observe, QPFE: Rule.Inspect });
 const CLIENT_RULES_SKIPPING = ruleTable({ [FRONTEND]: Rule.Forward, Xcf: Rule.Observe, BDECSHQPF: Rule.Inspect });
 
 /**
@@ -272,28 +274,6 @@ export class Guard {
     this.updateClientRules();
   }
 
-  /**
-   * Sets the rule tables for the current state. The client's table matters
-   * only when the client framer next reads a message: while a server message
-   * is handled it is only marked stale (server-side changes come several per
-   * transaction), and the session calls refreshClientRules() before it hands
-   * the client framer more bytes.
-   */
-  private updateRules(): void {
-    this.updateServerRules();
-    if (this.handlingClient) this.updateClientRules();
-    else this.clientRulesStale = true;
-  }
-
-  /** Which side's message is being handled (set at every entry point). */
-  private handlingClient = false;
-  private clientRulesStale = false;
-
-  /** Before the client framer reads more: brings its rule table up to date. */
-  refreshClientRules(): void {
-    if (this.clientRulesStale) this.updateClientRules();
-  }
-
   /** The server side depends only on the result set being read and the FIFO's head. */
   private updateServerRules(): void {
     const head = this.fifo.peek();
@@ -305,24 +285,26 @@ export class Guard {
     }
   }
 
+  /**
+   * The client side depends only on skipUntilSync, which only client messages
+   * change (a refused Parse sets it, Sync clears it): the table is always
+   * current when the client framer reads the next message.
+   */
   private updateClientRules(): void {
-    this.clientRulesStale = false;
-    const client = this.chooseClientRules(false);
+    const client = this.chooseClientRules();
     if (client !== this.clientRules) {
       this.clientRules = client;
       this.hooks.setClientRules(client);
     }
   }
 
-  /** `fresh`: ask about undescribed portals anew rather than use the remembered answer (self-check). */
-  private chooseClientRules(fresh: boolean): RuleTable {
-    if (this.skipUntilSync) return CLIENT_RULES_SKIPPING;
-    return (fresh ? this.findUndescribed() : this.anyUndescribed()) ? CLIENT_RULES_EXECUTE : CLIENT_RULES;
+  private chooseClientRules(): RuleTable {
+    return this.skipUntilSync ? CLIENT_RULES_SKIPPING : CLIENT_RULES;
   }
 
   /** Self-check: the message now handled was read with the client rule table the current state calls for. */
   private checkClientRules(): void {
-    if (this.chooseClientRules(true) !== this.clientRules) throw new Error('guard: a client message was read with a stale rule table');
+    if (this.chooseClientRules() !== this.clientRules) throw new Error('guard: a client message was read with a stale rule table');
   }
 
   /** Between CopyInResponse and the client's CopyDone/CopyFail. */
@@ -391,7 +373,7 @@ export class Guard {
 
   /**
    * A client message that was only observed (already on its way), chunk[start, end).
-   * Only Bind, Describe, Execute and Close are read beyond their type.
+   * Only Bind, Describe and Close are read beyond their type (Execute is always held).
    */
   clientObserved(type: number, chunk: Buffer, start: number, end: number): void {
     // Read where it lies in the chunk: no view of it is made.
@@ -408,7 +390,6 @@ export class Guard {
     // A message the guard must pass on itself is always given whole.
     if (!forwarded && (at !== 0 || end !== msg.length)) throw new Error('guard: a held message must be given whole');
     if (SELF_CHECK) this.checkClientRules();
-    this.handlingClient = true;
     this.forwarded = forwarded;
     if (this.skipUntilSync && type !== 0x53 /* S */) return;
     switch (type) {
@@ -425,7 +406,6 @@ export class Guard {
       case 0x43 /* C */: {
         const target = byteAt(msg, at + 5, end);
         const name = this.names.read(msg, at + 6, end);
-        this.touch();
         if (target === 0x53) {
           this.statements.delete(name);
           this.pendingStatements.delete(name);
@@ -434,7 +414,6 @@ export class Guard {
           this.pendingPortals.delete(name);
         }
         this.push(pending.close(), msg);
-        this.updateRules();
         return;
       }
       case 0x53 /* S */:
@@ -446,7 +425,7 @@ export class Guard {
         this.skipUntilSync = false;
         this.push(pending.sync(this.readingChangeBeforeSync), msg);
         this.readingChangeBeforeSync = false;
-        this.updateRules();
+        this.updateClientRules();
         return;
       case 0x63 /* c CopyDone */:
       case 0x66 /* f CopyFail */:
@@ -509,7 +488,7 @@ export class Guard {
       const error = errorMessage(refusal);
       this.pushInject(() => [error]);
       this.skipUntilSync = true;
-      this.updateRules();
+      this.updateClientRules();
       return;
     }
     if (analysis) this.noteSent([analysis]);
@@ -517,7 +496,6 @@ export class Guard {
     // refused by the server: until it answers, which version runs is unknown.
     const statement = preparedStatement(analysis, this.statement(name));
     this.pendingStatements.set(name, statement);
-    this.touch();
     this.push(pending.parse(name, statement), msg);
   }
 
@@ -542,9 +520,7 @@ export class Guard {
     const description = !ambiguous && prepared?.description ? formattedDescription(prepared, prepared.description, formats) : undefined;
     const value = newPortal(statementName, prepared, ambiguous, formats, description, false);
     this.pendingPortals.set(portalName, value);
-    this.touch();
     this.push(pending.bind(portalName, value), msg);
-    this.updateRules();
   }
 
   private statement(name: string): PreparedStatement | undefined {
@@ -585,38 +561,6 @@ export class Guard {
     return analysis !== undefined && needsDescription(this.effective(analysis));
   }
 
-  /**
-   * While true, Execute is held so a Describe can be injected before it.
-   * Asked after every message; remembered until a statement or portal changes
-   * (every such change calls touch()).
-   */
-  private anyUndescribed(): boolean {
-    let known = this.undescribedKnown;
-    if (known === undefined) known = this.undescribedKnown = this.findUndescribed();
-    else if (SELF_CHECK && known !== this.findUndescribed()) throw new Error('guard: a statement or portal changed without touch()');
-    return known;
-  }
-
-  private undescribedKnown: boolean | undefined;
-
-  /** A statement or portal was created, changed, confirmed, rejected or dropped. */
-  private touch(): void {
-    this.undescribedKnown = undefined;
-  }
-
-  private findUndescribed(): boolean {
-    this.undescribedFound = false;
-    // forEach with one callback made once: iterating with for-of allocates an iterator per map and call.
-    if (this.pendingPortals.size) this.pendingPortals.forEach(this.checkUndescribed);
-    if (!this.undescribedFound && this.portals.size) this.portals.forEach(this.checkUndescribed);
-    return this.undescribedFound;
-  }
-
-  private undescribedFound = false;
-  private readonly checkUndescribed = (p: Portal | undefined): void => {
-    if (!this.undescribedFound && this.undescribed(p)) this.undescribedFound = true;
-  };
-
   /** Describe, msg[at, end). */
   private onDescribe(msg: Buffer, at: number, end: number): void {
     const target = byteAt(msg, at + 5, end) === 0x53 ? 'S' : 'P';
@@ -624,11 +568,9 @@ export class Guard {
     if (target === 'P') {
       const portal = this.portal(name);
       if (portal) portal.describeRequested = true;
-      this.touch();
     }
     // What the name means now, in the request stream, not when the answer comes.
     this.push(pending.describe(target, name, false, target === 'S' ? this.statement(name) : undefined, target === 'P' ? this.portal(name) : undefined), msg);
-    this.updateRules();
   }
 
   /** Execute, msg[at, end). */
@@ -647,11 +589,9 @@ export class Guard {
       if (this.fifo.length === 1) this.onHeadChanged();
       this.hooks.toUpstream(describe);
       portal.describeRequested = true;
-      this.touch();
     }
     if (portal && this.portalChangesReading(portal)) this.readingChangeBeforeSync = true;
     this.push(pending.execute(name, portal), msg);
-    this.updateRules();
   }
 
   /** Whether executing the portal may change the settings; an ambiguous portal may run any version of its statement. */
@@ -707,7 +647,6 @@ export class Guard {
   /** SQL-level PREPARE/DECLARE/DEALLOCATE/CLOSE take effect once the server completed them. */
   private trackSqlLevel(st: StatementAnalysis): void {
     if (st.kind !== 'prepare' && st.kind !== 'declare' && st.kind !== 'deallocate' && st.kind !== 'close_cursor') return;
-    this.touch();
     if (st.kind === 'prepare' && st.name !== undefined && st.prepared) {
       this.statements.set(st.name, preparedStatement(st.prepared, undefined));
     } else if (st.kind === 'declare' && st.name !== undefined && st.cursorQuery) {
@@ -721,8 +660,6 @@ export class Guard {
       if (st.name === '*') this.portals.clear();
       else if (st.name !== undefined) this.portals.delete(st.name);
     }
-    // A new cursor may need a Describe before its first Execute: hold Execute from now on.
-    this.updateClientRules();
   }
 
   /** Whether the message being handled was only observed (already forwarded). */
@@ -772,7 +709,6 @@ export class Guard {
    * Completions and the like are read by their type alone: no view of their bytes.
    */
   serverObserved(type: number, chunk: Buffer, start: number, end: number): void {
-    this.handlingClient = false;
     this.serverForwarded = true;
     // ReadyForQuery is read for its status byte only.
     if (type === 0x5a /* Z */) return this.onReadyForQuery(byteAt(chunk, start + 5, end), NO_BODY);
@@ -782,13 +718,11 @@ export class Guard {
   /** Server messages the guard only watches (already forwarded when this runs, unless swallowed). */
   /** `fields`: the RowDescription already decoded by the caller, if it did (decoded once per result set). */
   serverMessage(type: number, msg: Buffer, forwarded = false, fields?: FieldDescription[]): void {
-    this.handlingClient = false;
     this.serverForwarded = forwarded;
     const head = this.fifo.peek();
     switch (type) {
       case 0x31 /* 1 ParseComplete */:
         if (head?.kind === 'parse') {
-          this.touch();
           head.statement.shadows = undefined;
           settle(this.pendingStatements, head.name, head.statement);
           this.statements.set(head.name, head.statement);
@@ -798,7 +732,6 @@ export class Guard {
         return;
       case 0x32 /* 2 BindComplete */:
         if (head?.kind === 'bind') {
-          this.touch();
           settle(this.pendingPortals, head.name, head.value);
           this.portals.set(head.name, head.value);
           this.shift();
@@ -895,7 +828,6 @@ export class Guard {
     const head = this.fifo.peek();
     if (head?.kind === 'describe') {
       const swallow = head.swallow;
-      this.touch();
       if (head.target === 'S') {
         const st = head.statement ?? this.statement(head.name);
         if (st) st.description = fields;
@@ -959,7 +891,7 @@ export class Guard {
         this.setResultPlan(analysis, portal?.description ?? NO_FIELDS);
       }
     }
-    this.updateRules();
+    this.updateServerRules();
   }
 
   private onCopyOut(msg: Buffer): void {
@@ -1032,7 +964,6 @@ export class Guard {
       // Extended protocol: the server now skips to Sync; so do we. Parses and
       // Binds it skipped (or rejected) never took effect.
       // (PostgreSQL also skips Query and FunctionCall messages in that state.)
-      this.touch();
       while (this.fifo.length && this.fifo.peek()?.kind !== 'sync') {
         const e = this.fifo.shift() as Pending;
         if ((e.kind === 'query' || e.kind === 'function') && e.changesReading) this.readingChanges--;
@@ -1046,7 +977,7 @@ export class Guard {
           settle(this.pendingPortals, e.name, e.value);
         }
       }
-      this.updateRules();
+      this.updateServerRules();
     }
     this.pass(this.scrubbed(msg, analysis) ?? msg);
   }

@@ -124,8 +124,6 @@ export class Session {
     if (this.clientFramer) {
       // Several messages of one chunk leave in one write.
       this.toUpstream.begin();
-      // Server messages handled since the last chunk may have changed what must be held.
-      this.guard?.refreshClientRules();
       this.clientFramer.push(chunk);
       this.toUpstream.end();
     } else this.onStartupData(chunk);
@@ -565,10 +563,7 @@ export class Session {
           this.safely(() => this.guardClientMessage(type, message));
           this.toUpstream.end();
           // It may have had to wait again (another DDL meanwhile): then that wait resumes.
-          if (!this.catalogWait) {
-            this.guard?.refreshClientRules();
-            framer.resume();
-          }
+          if (!this.catalogWait) framer.resume();
         });
         return;
       }
