@@ -24,7 +24,7 @@ const { PolicyGate } = await dist('gate/policy-gate.js');
 const { analyzeSql } = await dist('sql/analyze.js');
 const { loadParser } = await dist('sql/parse.js');
 const { CatalogSnapshot } = await dist('catalog/snapshot.js');
-const { screen, HARMLESS_READ } = await dist('gate/screen.js');
+const { SessionScreen, HARMLESS_READ } = await dist('gate/screen.js');
 const { parsePolicy } = await dist('policy/index.js');
 const { Framer, Rule, ruleTable } = await dist('wire/framer.js');
 const { BatchedWriter } = await dist('proxy/batched-writer.js');
@@ -100,9 +100,10 @@ function newProxy(withPolicy) {
   let guard;
   let pendingReady = 0;
   let last;
+  const sessionScreen = new SessionScreen();
   const analyze = (sql) => {
     if (last?.sql === sql) return last.result;
-    const result = screen(sql, catalog, policy) ? HARMLESS_READ : analyzeSql(sql, catalog);
+    const result = sessionScreen.passes(sql, catalog, policy) ? HARMLESS_READ : analyzeSql(sql, catalog);
     last = { sql, result };
     return result;
   };

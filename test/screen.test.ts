@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { CatalogSnapshot } from '../src/catalog/snapshot.js';
 import { parsePolicy } from '../src/policy/index.js';
-import { isHarmlessRead, screen, vocabulary } from '../src/gate/screen.js';
+import { differsOnlyInNumbers, isHarmlessRead, screen, SessionScreen, vocabulary } from '../src/gate/screen.js';
 import { Rng } from './support/rng.js';
 
 const WORD = /[a-z_\u0080-\uffff][a-z0-9_$\u0080-\uffff]*/g;
@@ -151,5 +151,126 @@ describe('screen: the verdict cache', () => {
     for (const sql of [...texts(3000, false), ...texts(10_000, true), ...texts(6000, false)]) {
       expect(screen(sql, cat, policy), sql).toBe(isHarmlessRead(sql, cat, policy));
     }
+  });
+});
+
+describe('screen: a session passes texts that differ from the last one only in numbers', () => {
+  // t1 is harmless, t2 and "secret 7" hold masked columns: digits that are part
+  // of a name must never be taken for a constant.
+  const numbered = new CatalogSnapshot({
+    relations: [
+      ...catalog.data.relations,
+      { oid: 500, schema: 'app', name: 't1', kind: 'table', ancestors: [], columns: [{ attnum: 1, name: 'v', typeOid: 25 }] },
+      { oid: 501, schema: 'app', name: 't2', kind: 'table', ancestors: [], columns: [{ attnum: 1, name: 'v', typeOid: 25 }] },
+      { oid: 502, schema: 'app', name: 'secret 7', kind: 'table', ancestors: [], columns: [{ attnum: 1, name: 'v', typeOid: 25 }] },
+    ],
+    memberships: {},
+    functions: catalog.data.functions,
+    domainBase: {},
+    knownWords: [...KNOWN, 't1', 't2', 'v', 'e5', 'secret'],
+  });
+  const numberedPolicy = parsePolicy(
+    'version: 1\ncolumns:\n  app.users.ssn: { mask: redact }\n  app.t2.v: { mask: redact }\n  \'app."secret 7".v\': { mask: redact }\n',
+    'screen-numbers.yaml',
+  );
+
+  it('tells constants from digits in names, parameters and other number forms', () => {
+    const same: [string, string][] = [
+      ['SELECT total FROM app.orders WHERE id = 1', 'SELECT total FROM app.orders WHERE id = 123456'],
+      ['SELECT total FROM app.orders WHERE id = 17;', 'SELECT total FROM app.orders WHERE id = 9;'],
+      ['SELECT total FROM app.orders WHERE total > 1.50 AND id IN (1,2,3)', 'SELECT total FROM app.orders WHERE total > 12.5 AND id IN (40,5,600)'],
+      ["SELECT 'a 12' FROM app.orders LIMIT 10", "SELECT 'a 3' FROM app.orders LIMIT 200"],
+      ['SELECT 1', 'SELECT 1'],
+      ['SELECT 007', 'SELECT 7'],
+    ];
+    const different: [string, string][] = [
+      ['SELECT v FROM app.t1', 'SELECT v FROM app.t2'],
+      ['SELECT $1::int FROM app.orders', 'SELECT $2::int FROM app.orders'],
+      ['SELECT 1e5 FROM app.orders', 'SELECT 2e5 FROM app.orders'],
+      ['SELECT 1 FROM app.orders', 'SELECT -1 FROM app.orders'],
+      ['SELECT 1 FROM app.orders', 'SELECT 1  FROM app.orders'],
+      ['SELECT 1 FROM app.orders', 'SELECT 1 FROM app.users'],
+      ['SELECT x1 FROM app.orders', 'SELECT x2 FROM app.orders'],
+      ['SELECT 1x FROM app.orders', 'SELECT 2x FROM app.orders'],
+      ['SELECT _1 FROM app.orders', 'SELECT _2 FROM app.orders'],
+      ['SELECT é1 FROM app.orders', 'SELECT é2 FROM app.orders'],
+      ['SELECT 1é FROM app.orders', 'SELECT 2é FROM app.orders'],
+      ['SELECT 1', 'SELECT'],
+      ['SELECT 1', 'SELECT 1;'],
+      ['SELECT 1', 'SELECT x'],
+      ['SELECT 12', 'SELECT 12 '],
+      ['SELECT 12 FROM app.orders', 'SELECT 12, FROM app.orders'],
+    ];
+    for (const [a, b] of same) {
+      expect(differsOnlyInNumbers(a, b), `${a} / ${b}`).toBe(true);
+      expect(differsOnlyInNumbers(b, a), `${b} / ${a}`).toBe(true);
+    }
+    for (const [a, b] of different) {
+      expect(differsOnlyInNumbers(a, b), `${a} / ${b}`).toBe(false);
+      expect(differsOnlyInNumbers(b, a), `${b} / ${a}`).toBe(false);
+    }
+  });
+
+  it('agrees with comparing the texts with every standalone number replaced by one mark', () => {
+    const wordPart = (c: string | undefined) => c !== undefined && /[a-z0-9_$\u0080-\uffff]/i.test(c);
+    const marked = (t: string) => t.replace(/[0-9]+/g, (run, at: number) => (wordPart(t[at - 1]) || wordPart(t[at + run.length]) ? run : '#'));
+    const rng = new Rng(20261127);
+    const alphabet = ['1', '2', '3', '0', ' ', 'a', '_', '$', 'é', '.', '-', "'"];
+    const text = () => Array.from({ length: rng.int(9) }, () => rng.pick(alphabet)).join('');
+    let same = 0;
+    for (let n = 0; n < 200_000; n++) {
+      const a = text();
+      const b = rng.chance(0.5) ? a.replace(/[0-9]/g, () => (rng.chance(0.3) ? rng.pick(['', '7', '88']) : rng.pick(['1', '2']))) : text();
+      const expected = marked(a) === marked(b);
+      if (differsOnlyInNumbers(a, b) !== expected) expect.fail(`${JSON.stringify(a)} / ${JSON.stringify(b)}: expected ${expected}`);
+      if (expected) same++;
+    }
+    expect(same).toBeGreaterThan(20_000);
+  });
+
+  it('never passes a sensitive text that follows a harmless one', () => {
+    const s = new SessionScreen();
+    expect(s.passes('SELECT v FROM app.t1 WHERE v = 1', numbered, numberedPolicy)).toBe(true);
+    expect(s.passes('SELECT v FROM app.t2 WHERE v = 1', numbered, numberedPolicy)).toBe(false);
+    expect(s.passes('SELECT v FROM app.t1 WHERE v = 2', numbered, numberedPolicy)).toBe(true);
+    // The same words, but a quoted name the screen matches as a substring.
+    expect(s.passes('SELECT \'secret 6\' FROM app.t1', numbered, numberedPolicy)).toBe(true);
+    expect(s.passes('SELECT \'secret 7\' FROM app.t1', numbered, numberedPolicy)).toBe(false);
+    // Another policy object (a reload): the remembered text no longer counts.
+    const reloaded = parsePolicy('version: 1\ncolumns:\n  app.t1.v: { mask: redact }\n', 'reloaded.yaml');
+    expect(s.passes('SELECT v FROM app.t1 WHERE v = 3', numbered, reloaded)).toBe(false);
+  });
+
+  it('gives the verdicts of screening each text, on random statements with their numbers changed', () => {
+    const rng = new Rng(20261126);
+    const pieces = [
+      'SELECT', 'select', 'FROM', 'WHERE', ' ', '  ', ',', '.', '(', ')', '=', '-', '+', ';', "'", '"', '$', '_', 'e',
+      '1', '42', '3.5', '0', '1e5', '$1', 't1', 't2', 'x9', '9x', 'é', 'é1', 'v', 'app', 'orders', 'users', 'total', 'ssn', 'secret', "'secret 7'", "'secret 8'",
+    ];
+    const digits = '0123456789';
+    let passed = 0;
+    let alike = 0;
+    for (let n = 0; n < 3000; n++) {
+      const s = new SessionScreen();
+      let sql = rng.pick(['SELECT ', 'select ', 'VALUES ', 'WITH ']);
+      const len = 1 + rng.int(10);
+      for (let k = 0; k < len; k++) sql += rng.pick(pieces) + (rng.chance(0.6) ? ' ' : '');
+      for (let step = 0; step < 8; step++) {
+        const expected = isHarmlessRead(sql, numbered, numberedPolicy);
+        const got = s.passes(sql, numbered, numberedPolicy);
+        if (got !== expected) expect.fail(`seed 20261126 case ${n}.${step}: ${JSON.stringify(sql)} → ${got}, expected ${expected}`);
+        if (got) passed++;
+        // Change, insert or delete one digit (where there is none: insert one).
+        const at = [...sql].flatMap((c, i) => (digits.includes(c) ? [i] : []));
+        const next = at.length && rng.chance(0.8)
+          ? ((i: number) => (rng.chance(0.7) ? sql.slice(0, i) + rng.pick([...digits]) + sql.slice(i + 1) : rng.chance(0.5) ? sql.slice(0, i) + sql.slice(i + 1) : sql.slice(0, i) + rng.pick([...digits]) + sql.slice(i)))(rng.pick(at))
+          : ((i: number) => sql.slice(0, i) + rng.pick([...digits]) + sql.slice(i))(rng.int(sql.length + 1));
+        if (differsOnlyInNumbers(sql, next)) alike++;
+        sql = next;
+      }
+    }
+    // Both answers, and many texts that count as the same but for numbers.
+    expect(passed).toBeGreaterThan(1000);
+    expect(alike).toBeGreaterThan(3000);
   });
 });

@@ -101,6 +101,88 @@ export function screen(sql: string, catalog: CatalogSnapshot, policy: Policy): b
   return verdict;
 }
 
+/**
+ * One session's screen: it remembers the last text it passed, and a text that
+ * differs from that one only in numeric constants passes without being read
+ * word by word (clients that put a new literal into every query, like
+ * pgbench -M simple, send little else). Such texts have the very same words
+ * (see differsOnlyInNumbers), and the words decide the verdict; the names
+ * the screen matches as substrings are looked for again.
+ */
+export class SessionScreen {
+  private passed: string | undefined;
+  private catalog: CatalogSnapshot | undefined;
+  private policy: Policy | undefined;
+
+  passes(sql: string, catalog: CatalogSnapshot, policy: Policy): boolean {
+    const last = this.passed;
+    if (last !== undefined && catalog === this.catalog && policy === this.policy && differsOnlyInNumbers(last, sql) && !mentionsOther(sql, vocabulary(catalog, policy))) {
+      this.passed = sql;
+      return true;
+    }
+    if (!screen(sql, catalog, policy)) return false;
+    this.passed = sql;
+    this.catalog = catalog;
+    this.policy = policy;
+    return true;
+  }
+}
+
+/**
+ * Whether `b` is `a` with only numeric constants changed: every difference
+ * lies in a run of ASCII digits that is part of no word in either text (the
+ * characters around it are neither letters, digits, `_`, `$` nor non-ASCII).
+ * Then both texts hold the same words, as isHarmlessRead reads them, in the
+ * same places between the same other characters. Anything else (a digit in a
+ * name like t1, a parameter $1, 1e5, a sign) is a difference.
+ */
+export function differsOnlyInNumbers(a: string, b: string): boolean {
+  const na = a.length;
+  const nb = b.length;
+  let i = 0;
+  let j = 0;
+  while (i < na || j < nb) {
+    const ca = i < na ? a.charCodeAt(i) : -1;
+    if (j < nb && ca === b.charCodeAt(j)) {
+      i++;
+      j++;
+      continue;
+    }
+    // The digits just before the difference (the same in both) start the run.
+    let k = 0;
+    while (k < i && isAsciiDigit(a.charCodeAt(i - 1 - k))) k++;
+    if (i - k > 0 && continuesWord(a.charCodeAt(i - k - 1))) return false;
+    let endA = i;
+    while (endA < na && isAsciiDigit(a.charCodeAt(endA))) endA++;
+    let endB = j;
+    while (endB < nb && isAsciiDigit(b.charCodeAt(endB))) endB++;
+    // The difference itself must be a digit on one side at least (else it lies
+    // after the run, not in it), and both runs must have digits.
+    if ((endA === i && endB === j) || endA === i - k || endB === j - k) return false;
+    if ((endA < na && continuesWord(a.charCodeAt(endA))) || (endB < nb && continuesWord(b.charCodeAt(endB)))) return false;
+    i = endA;
+    j = endB;
+  }
+  return true;
+}
+
+function isAsciiDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+/** Whether c can be part of a WORD (letters of either case, digits, _, $, any non-ASCII). */
+function continuesWord(c: number): boolean {
+  return c >= 0x80 || (ASCII_CLASS[c] & WORD_PART) !== 0;
+}
+
+/** The vocabulary's names that aren't plain identifiers, matched as substrings of the lower-cased text. */
+function mentionsOther(sql: string, vocab: Vocabulary): boolean {
+  if (vocab.others.length === 0) return false;
+  const lower = sql.toLowerCase();
+  for (const name of vocab.others) if (lower.includes(name)) return true;
+  return false;
+}
+
 export function isHarmlessRead(sql: string, catalog: CatalogSnapshot, policy: Policy): boolean {
   // The statement is read in place, each ASCII letter lowered as it is read:
   // no lower-cased copy, no substrings, for the words that are plain ASCII
@@ -151,11 +233,7 @@ export function isHarmlessRead(sql: string, catalog: CatalogSnapshot, policy: Po
     } else if (!harmlessWord(sql.slice(i, j).toLowerCase(), vocab, known)) return false;
     i = j;
   }
-  if (vocab.others.length) {
-    const lower = sql.toLowerCase();
-    for (const name of vocab.others) if (lower.includes(name)) return false;
-  }
-  return true;
+  return !mentionsOther(sql, vocab);
 }
 
 /** The word checks of isHarmlessRead, for a word with non-ASCII letters (lower-cased the way the whole text would be). */

@@ -21,7 +21,7 @@ import { Guard, MalformedMessage } from './guard.js';
 import { BatchedWriter } from './batched-writer.js';
 import { sameBytes } from '../util/bytes.js';
 import { PolicyGate } from '../gate/policy-gate.js';
-import { HARMLESS_READ, screen } from '../gate/screen.js';
+import { HARMLESS_READ, SessionScreen } from '../gate/screen.js';
 import { analyzeSql, type AnalysisResult } from '../sql/analyze.js';
 import { CatalogSnapshot } from '../catalog/snapshot.js';
 import { RowDescriptionMemo, type FieldDescription } from '../wire/results.js';
@@ -497,12 +497,14 @@ export class Session {
   /** The last analysis: a request is looked at by the session (catalog waits) and then by the guard. */
   private lastAnalysis: { sql: string; snapshot: CatalogSnapshot | undefined; policy: unknown; result: AnalysisResult } | undefined;
 
+  private readonly screen = new SessionScreen();
+
   private analyze(sql: string): AnalysisResult {
     const snapshot = this.ctx.catalogs?.current(this.database as string);
     const policy = this.ctx.policy?.current();
     const last = this.lastAnalysis;
     if (last && last.snapshot === snapshot && last.policy === policy && last.sql === sql) return last.result;
-    const result = snapshot && policy && screen(sql, snapshot, policy) ? HARMLESS_READ : analyzeSql(sql, snapshot ?? NO_CATALOG);
+    const result = snapshot && policy && this.screen.passes(sql, snapshot, policy) ? HARMLESS_READ : analyzeSql(sql, snapshot ?? NO_CATALOG);
     this.lastAnalysis = { sql, snapshot, policy, result };
     return result;
   }
