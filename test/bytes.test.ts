@@ -22,4 +22,20 @@ describe('sameBytes', () => {
     expect(sameBytes(chunk.subarray(2, 10), chunk.subarray(12, 20))).toBe(true);
     expect(sameBytes(chunk.subarray(2, 10), chunk.subarray(11, 19))).toBe(false);
   });
+
+  it('compares the first n bytes of a longer buffer (a scratch buffer reused for shorter contents)', () => {
+    for (const n of [0, 3, 256, 300]) {
+      const scratch = Buffer.alloc(n + 50, 0x61);
+      const b = Buffer.alloc(n, 0x61);
+      expect(sameBytes(scratch, b, n)).toBe(true);
+      expect(sameBytes(scratch, Buffer.alloc(n + 1, 0x61), n)).toBe(false);
+      if (n > 0) {
+        const c = Buffer.from(b);
+        c[n - 1] = 0x62;
+        expect(sameBytes(scratch, c, n)).toBe(false);
+      }
+      // Never past the end of the scratch buffer.
+      expect(sameBytes(b, Buffer.alloc(n + 10, 0x61), n + 10)).toBe(false);
+    }
+  });
 });

@@ -12,6 +12,20 @@ interface Entry {
   failedAt: number;
 }
 
+/** A session's view of its database's catalog (see CatalogManager.handle). */
+export interface CatalogHandle {
+  current(): CatalogSnapshot | undefined;
+  needsLoad(): boolean;
+}
+
+function currentOf(e: Entry): CatalogSnapshot | undefined {
+  return e.failed ? undefined : e.snapshot;
+}
+
+function needsLoadOf(e: Entry): boolean {
+  return e.stale || e.loading !== undefined || (e.failed ? Date.now() - e.failedAt > RETRY_MS : e.snapshot === undefined);
+}
+
 /** After a failed load, statements retry it at most this often. */
 const RETRY_MS = 2_000;
 
@@ -46,13 +60,32 @@ export class CatalogManager {
   /** The current snapshot (possibly stale), or undefined when none could be loaded. */
   current(database: string): CatalogSnapshot | undefined {
     const e = this.entries.get(database);
-    return e && !e.failed ? e.snapshot : undefined;
+    return e ? currentOf(e) : undefined;
   }
 
   /** Whether a statement should wait for a (re)load before it is analyzed. */
   needsLoad(database: string): boolean {
     const e = this.entries.get(database);
-    return !e || e.stale || e.loading !== undefined || (e.failed ? Date.now() - e.failedAt > RETRY_MS : e.snapshot === undefined);
+    return !e || needsLoadOf(e);
+  }
+
+  /**
+   * current() and needsLoad() for one database, bound to its entry: a session
+   * asks several times per statement, and an entry, once made, is kept (and
+   * changed in place) for the manager's lifetime.
+   */
+  handle(database: string): CatalogHandle {
+    const e = this.entry(database);
+    return { current: () => currentOf(e), needsLoad: () => needsLoadOf(e) };
+  }
+
+  private entry(database: string): Entry {
+    let e = this.entries.get(database);
+    if (!e) {
+      e = { snapshot: undefined, loading: undefined, stale: false, failed: false, failedAt: 0 };
+      this.entries.set(database, e);
+    }
+    return e;
   }
 
   /** Marks the catalog as outdated (after DDL); the next statement reloads it. */
@@ -69,11 +102,7 @@ export class CatalogManager {
   }
 
   refresh(database: string): Promise<CatalogSnapshot | undefined> {
-    let e = this.entries.get(database);
-    if (!e) {
-      e = { snapshot: undefined, loading: undefined, stale: false, failed: false, failedAt: 0 };
-      this.entries.set(database, e);
-    }
+    const e = this.entry(database);
     if (e.loading) return e.loading;
     const entry = e;
     const load = this.options.load ?? loadCatalog;

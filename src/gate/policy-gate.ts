@@ -209,13 +209,27 @@ export class PolicyGate implements Gate {
   /** scrubErrors answers, per statement, while policy and catalog stay the same. */
   private readonly scrubCache = new WeakMap<StatementAnalysis, { policy: Policy; catalog: CatalogSnapshot; scrub: boolean; grants: boolean }>();
 
+  /** The last answer found in scrubCache: the guard asks about the same statement several times per request. */
+  private lastScrub: { analysis: StatementAnalysis; policy: Policy; catalog: CatalogSnapshot; scrub: boolean } | undefined;
+
   scrubErrors(analysis: StatementAnalysis | undefined): boolean {
     if (!analysis) return false;
     const catalog = this.ctx.catalog();
     if (!catalog) return analysis.relations.length > 0;
     const policy = this.ctx.policy();
+    const last = this.lastScrub;
+    if (last && last.analysis === analysis && last.policy === policy && last.catalog === catalog) return last.scrub;
     const hit = this.scrubCache.get(analysis);
-    if (hit && hit.policy === policy && hit.catalog === catalog && !hit.grants) return hit.scrub;
+    // Answers that depend on a grant are not kept (grants expire).
+    if (hit && hit.policy === policy && hit.catalog === catalog && !hit.grants) {
+      if (last) {
+        last.analysis = analysis;
+        last.policy = policy;
+        last.catalog = catalog;
+        last.scrub = hit.scrub;
+      } else this.lastScrub = { analysis, policy, catalog, scrub: hit.scrub };
+      return hit.scrub;
+    }
     const decision = this.scrubDecision(analysis, catalog);
     this.scrubCache.set(analysis, { policy, catalog, scrub: decision.action !== 'raw', grants: decision.sources.some((s) => s.source.kind === 'grant') });
     return decision.action !== 'raw';

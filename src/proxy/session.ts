@@ -19,11 +19,12 @@ import { connectUpstream, sendUpstreamCancel, type UpstreamLink } from './upstre
 import type { ProxyContext } from './context.js';
 import { Guard, MalformedMessage } from './guard.js';
 import { BatchedWriter } from './batched-writer.js';
-import { sameBytes } from '../util/bytes.js';
+import { copySpan, sameBytes } from '../util/bytes.js';
 import { PolicyGate } from '../gate/policy-gate.js';
 import { HARMLESS_READ, SessionScreen } from '../gate/screen.js';
 import { analyzeSql, type AnalysisResult } from '../sql/analyze.js';
 import { CatalogSnapshot } from '../catalog/snapshot.js';
+import type { CatalogHandle } from '../catalog/manager.js';
 import { RowDescriptionMemo, type FieldDescription } from '../wire/results.js';
 
 /** Client → server: every frontend type is valid; S/Q/F each earn one ReadyForQuery, X ends the session. */
@@ -463,7 +464,9 @@ export class Session {
     const database = this.database as string;
     const user = this.user as string;
     const catalogs = this.ctx.catalogs;
-    const catalog = () => catalogs?.current(database);
+    const handle = catalogs?.handle(database);
+    this.catalog = handle;
+    const catalog = () => handle?.current();
     const gate = new PolicyGate({
       policy: () => policy.current(),
       catalog,
@@ -498,27 +501,50 @@ export class Session {
   private lastAnalysis: { sql: string; snapshot: CatalogSnapshot | undefined; policy: unknown; result: AnalysisResult } | undefined;
 
   private readonly screen = new SessionScreen();
+  /** This session's database in ctx.catalogs (set with the guard). */
+  private catalog: CatalogHandle | undefined;
 
   private analyze(sql: string): AnalysisResult {
-    const snapshot = this.ctx.catalogs?.current(this.database as string);
+    const snapshot = this.catalog?.current();
     const policy = this.ctx.policy?.current();
     const last = this.lastAnalysis;
     if (last && last.snapshot === snapshot && last.policy === policy && last.sql === sql) return last.result;
     const result = snapshot && policy && this.screen.passes(sql, snapshot, policy) ? HARMLESS_READ : analyzeSql(sql, snapshot ?? NO_CATALOG);
-    this.lastAnalysis = { sql, snapshot, policy, result };
+    if (last) {
+      // Changed in place: a query with a new literal each time is a new text each time.
+      last.sql = sql;
+      last.snapshot = snapshot;
+      last.policy = policy;
+      last.result = result;
+    } else this.lastAnalysis = { sql, snapshot, policy, result };
     return result;
   }
 
-  /** The last Query or Parse and its statement text (drivers send the same Parse again and again). */
-  private lastRequest: { bytes: Buffer; text: string } | undefined;
+  /**
+   * The last Query or Parse (its bytes in lastRequestBytes[0, lastRequestLength))
+   * and its statement text: drivers send the same Parse again and again. The
+   * bytes are copied into one buffer kept for the session, not a new one per
+   * request (a query with a new literal each time is a new request each time).
+   */
+  private lastRequestBytes: Buffer | undefined;
+  private lastRequestLength = -1;
+  private lastRequestText = '';
 
   /** statementText, taken from the last request when this one has the very same bytes (no decoding, and the same string for the analysis memo). */
   private requestText(type: number, message: Buffer): string {
-    const last = this.lastRequest;
-    if (last && sameBytes(last.bytes, message)) return last.text;
+    const n = message.length;
+    const last = this.lastRequestBytes;
+    if (last && n === this.lastRequestLength && sameBytes(last, message, n)) return this.lastRequestText;
     const text = statementText(type, message);
     // Long texts are decoded each time rather than kept twice.
-    this.lastRequest = message.length <= 4096 ? { bytes: Buffer.from(message), text } : undefined;
+    if (n > 4096) {
+      this.lastRequestLength = -1;
+      return text;
+    }
+    const into = last && last.length >= n ? last : (this.lastRequestBytes = Buffer.allocUnsafe(Math.max(256, n)));
+    copySpan(message, 0, n, into, 0);
+    this.lastRequestLength = n;
+    this.lastRequestText = text;
     return text;
   }
 
@@ -530,7 +556,7 @@ export class Session {
       const catalogs = this.ctx.catalogs;
       const database = this.database as string;
       const sql = this.requestText(type, message);
-      let wait = catalogs?.needsLoad(database) ?? false;
+      let wait = this.catalog?.needsLoad() ?? false;
       if (wait) {
         // Transaction control and settings never need the catalog: don't hold a
         // COMMIT behind a catalog read that waits on that very transaction's locks.
@@ -543,7 +569,7 @@ export class Session {
         // (A read the screen passed names only relations the catalog knows, and changes nothing.)
         if (result.ok && result !== HARMLESS_READ) {
           const unresolved = result.statements.some((st) => st.unresolved.length > 0 || st.prepared?.unresolved.length || st.cursorQuery?.unresolved.length);
-          const snapshot = catalogs.current(database);
+          const snapshot = this.catalog?.current();
           if (unresolved && snapshot && Date.now() - snapshot.loadedAt.getTime() > 1_000) {
             wait = true;
             catalogs.invalidate(database);
@@ -584,7 +610,7 @@ export class Session {
       // A table OID the catalog doesn't know: read the catalog again before judging the rows.
       const catalogs = this.ctx.catalogs;
       const database = this.database as string;
-      const snapshot = catalogs.current(database);
+      const snapshot = this.catalog?.current();
       // System catalogs (OIDs below 16384) are never in it; a table still
       // missing after one refresh is not looked for again.
       const fields = this.rowDescriptions.decode(message);

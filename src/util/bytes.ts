@@ -17,15 +17,14 @@ export function copySpan(src: Buffer, from: number, to: number, dst: Buffer, at:
 }
 
 /**
- * Whether a and b hold the same bytes. Short buffers (a statement's Parse, a
+ * Whether a[0, n) (all of a by default) and b hold the same bytes. Short buffers (a statement's Parse, a
  * RowDescription) are compared by a loop: Buffer#equals crosses into C++,
  * which costs more than comparing a hundred bytes here. From the end: queries
  * that differ (a new literal each time) tend to differ there.
  */
-export function sameBytes(a: Buffer, b: Buffer): boolean {
-  const n = a.length;
-  if (n !== b.length) return false;
-  if (n > 256) return a.equals(b);
+export function sameBytes(a: Buffer, b: Buffer, n = a.length): boolean {
+  if (n !== b.length || n > a.length) return false;
+  if (n > 256) return (n === a.length ? a : a.subarray(0, n)).equals(b);
   for (let i = n - 1; i >= 0; i--) if (a[i] !== b[i]) return false;
   return true;
 }
