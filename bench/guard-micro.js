@@ -101,16 +101,25 @@ function newProxy(withPolicy) {
   let pendingReady = 0;
   let last;
   const sessionScreen = new SessionScreen();
+  // The request being handled (its message and where its text lies), as the session keeps it for the screen.
+  let request = { sql: '', message: undefined, start: 0, end: 0 };
   const analyze = (sql) => {
     if (last?.sql === sql) return last.result;
-    const result = sessionScreen.passes(sql, catalog, policy) ? HARMLESS_READ : analyzeSql(sql, catalog);
+    const bytes = sql === request.sql ? request.message : undefined;
+    const result = sessionScreen.passes(sql, catalog, policy, bytes, request.start, request.end) ? HARMLESS_READ : analyzeSql(sql, catalog);
     last = { sql, result };
     return result;
   };
   const statementText = (type, m) => {
-    if (type === 0x51) return m.toString('utf8', 5, m.length - 1);
-    const nameEnd = m.indexOf(0, 5);
-    return m.toString('utf8', nameEnd + 1, m.indexOf(0, nameEnd + 1));
+    let start = 5;
+    let end = m.length - 1;
+    if (type !== 0x51) {
+      start = m.indexOf(0, 5) + 1;
+      end = m.indexOf(0, start);
+    }
+    const sql = m.toString('utf8', start, end);
+    request = { sql, message: m, start, end };
+    return sql;
   };
   const clientFramer = new Framer({
     forward: (chunk, start, end) => toUpstream.writeRange(chunk, start, end),

@@ -604,3 +604,40 @@ describe('commands', () => {
 
 void pg;
 void query;
+
+describe('texts that differ from the last one only in numbers', () => {
+  // The session's screen passes a text that differs from the last one it passed
+  // only in numeric constants without reading its words again; the names it
+  // matches as substrings (quoted names) must still be looked for. The
+  // derived column (upper) carries no table OID: only the SQL layer can catch it.
+  // The names are made of words the database knows (users), as the screen
+  // passes only texts made of such words.
+  let numbered: Awaited<ReturnType<typeof startMaskingProxy>>;
+  beforeAll(async () => {
+    await withClient({ ...superConfig(), database: DB }, async (c) => {
+      await c.query(`CREATE TABLE app."users 6" (v text); CREATE TABLE app."users 7" (v text);
+        INSERT INTO app."users 6" VALUES ('open-6-value'); INSERT INTO app."users 7" VALUES ('secret-7-value');
+        GRANT SELECT ON app."users 6", app."users 7" TO PUBLIC;`);
+    });
+    const file = path.join(dir, 'numbered.yaml');
+    writeFileSync(file, 'version: 1\ncolumns:\n  \'app."users 7".v\': { mask: redact }\n');
+    numbered = await startMaskingProxy(file);
+  });
+  afterAll(async () => {
+    await numbered?.stop();
+  });
+
+  it('masks a quoted sensitive name reached by changing a number in the last harmless text', async () => {
+    await withClient(clientAs(numbered.port, 'analyst', DB), async (c) => {
+      // Simple protocol (no parameters): each text is screened by the session.
+      for (let i = 0; i < 3; i++) {
+        const open = await c.query(`SELECT upper(v), ${i} FROM app."users 6"`);
+        expect(open.rows[0].upper).toBe('OPEN-6-VALUE');
+      }
+      const closed = await c.query('SELECT upper(v), 2 FROM app."users 7"');
+      expect(JSON.stringify(closed.rows)).not.toMatch(/secret-7-value/i);
+      const again = await c.query('SELECT upper(v), 3 FROM app."users 6"');
+      expect(again.rows[0].upper).toBe('OPEN-6-VALUE');
+    });
+  });
+});

@@ -13,6 +13,7 @@ import type { CatalogSnapshot } from '../catalog/snapshot.js';
 import { resolveColumn, type Policy } from '../policy/index.js';
 import { readingFunctions, type AnalysisResult } from '../sql/analyze.js';
 import { LineageContext, QUERY_STRING_FUNCTIONS, SIDE_CHANNEL_FUNCTIONS, SYSTEM_LEAK_RELATIONS } from '../sql/lineage.js';
+import { copySpan } from '../util/bytes.js';
 
 const FAST_STARTS = new Set(['select', 'with', 'values', 'table']);
 /** Words that always need the full analysis, even in a SELECT. */
@@ -106,71 +107,90 @@ export function screen(sql: string, catalog: CatalogSnapshot, policy: Policy): b
  * differs from that one only in numeric constants passes without being read
  * word by word (clients that put a new literal into every query, like
  * pgbench -M simple, send little else). Such texts have the very same words
- * (see differsOnlyInNumbers), and the words decide the verdict; the names
- * the screen matches as substrings are looked for again.
+ * (see differOnlyInNumbers), and the words decide the verdict; the names the
+ * screen matches as substrings are looked for again. Texts are compared as
+ * the UTF-8 bytes the client sent: comparing strings costs several times more.
  */
 export class SessionScreen {
-  private passed: string | undefined;
+  private passed = Buffer.alloc(0);
+  /** Bytes of the last text passed in `passed`; -1: none to compare with. */
+  private passedLength = -1;
   private catalog: CatalogSnapshot | undefined;
   private policy: Policy | undefined;
 
-  passes(sql: string, catalog: CatalogSnapshot, policy: Policy): boolean {
-    const last = this.passed;
-    if (last !== undefined && catalog === this.catalog && policy === this.policy && differsOnlyInNumbers(last, sql) && !mentionsOther(sql, vocabulary(catalog, policy))) {
-      this.passed = sql;
+  /** `text[start, end)`: the UTF-8 bytes `sql` was decoded from, when the caller has them. */
+  passes(sql: string, catalog: CatalogSnapshot, policy: Policy, text?: Buffer, start = 0, end = 0): boolean {
+    if (
+      text !== undefined && this.passedLength >= 0 && catalog === this.catalog && policy === this.policy &&
+      differOnlyInNumbers(this.passed, 0, this.passedLength, text, start, end) && !mentionsOther(sql, vocabulary(catalog, policy))
+    ) {
+      this.remember(text, start, end);
       return true;
     }
     if (!screen(sql, catalog, policy)) return false;
-    this.passed = sql;
     this.catalog = catalog;
     this.policy = policy;
+    if (text !== undefined) this.remember(text, start, end);
+    else this.passedLength = -1;
     return true;
+  }
+
+  private remember(text: Buffer, start: number, end: number): void {
+    const n = end - start;
+    // Long texts are screened each time rather than kept twice.
+    if (n > 4096) {
+      this.passedLength = -1;
+      return;
+    }
+    if (this.passed.length < n) this.passed = Buffer.allocUnsafe(Math.max(256, n));
+    copySpan(text, start, end, this.passed, 0);
+    this.passedLength = n;
   }
 }
 
 /**
- * Whether `b` is `a` with only numeric constants changed: every difference
- * lies in a run of ASCII digits that is part of no word in either text (the
- * characters around it are neither letters, digits, `_`, `$` nor non-ASCII).
- * Then both texts hold the same words, as isHarmlessRead reads them, in the
- * same places between the same other characters. Anything else (a digit in a
- * name like t1, a parameter $1, 1e5, a sign) is a difference.
+ * Whether b[bStart, bEnd) is a[aStart, aEnd) with only numeric constants
+ * changed (UTF-8 bytes): every difference lies in a run of ASCII digits that
+ * is part of no word in either text (the bytes around it are neither
+ * letters, digits, `_`, `$` nor non-ASCII). Then both texts hold the same
+ * words, as isHarmlessRead reads them, in the same places between the same
+ * other characters (the parts between runs begin and end with ASCII, so they
+ * decode alike). Anything else (a digit in a name like t1, a parameter $1,
+ * 1e5, a sign) is a difference.
  */
-export function differsOnlyInNumbers(a: string, b: string): boolean {
-  const na = a.length;
-  const nb = b.length;
-  let i = 0;
-  let j = 0;
-  while (i < na || j < nb) {
-    const ca = i < na ? a.charCodeAt(i) : -1;
-    if (j < nb && ca === b.charCodeAt(j)) {
-      i++;
-      j++;
-      continue;
-    }
-    // The digits just before the difference (the same in both) start the run.
+export function differOnlyInNumbers(a: Buffer, aStart: number, aEnd: number, b: Buffer, bStart: number, bEnd: number): boolean {
+  let i = aStart;
+  let j = bStart;
+  for (;;) {
+    // The equal stretch up to the next difference, in a loop of its own (the bulk of the work).
+    const limit = Math.min(aEnd - i, bEnd - j);
+    let m = 0;
+    while (m < limit && a[i + m] === b[j + m]) m++;
+    i += m;
+    j += m;
+    if (i === aEnd && j === bEnd) return true;
+    // A difference: the digits just before it (the same in both) start the run.
     let k = 0;
-    while (k < i && isAsciiDigit(a.charCodeAt(i - 1 - k))) k++;
-    if (i - k > 0 && continuesWord(a.charCodeAt(i - k - 1))) return false;
+    while (i - k > aStart && isAsciiDigit(a[i - 1 - k])) k++;
+    if (i - k > aStart && continuesWord(a[i - k - 1])) return false;
     let endA = i;
-    while (endA < na && isAsciiDigit(a.charCodeAt(endA))) endA++;
+    while (endA < aEnd && isAsciiDigit(a[endA])) endA++;
     let endB = j;
-    while (endB < nb && isAsciiDigit(b.charCodeAt(endB))) endB++;
+    while (endB < bEnd && isAsciiDigit(b[endB])) endB++;
     // The difference itself must be a digit on one side at least (else it lies
     // after the run, not in it), and both runs must have digits.
     if ((endA === i && endB === j) || endA === i - k || endB === j - k) return false;
-    if ((endA < na && continuesWord(a.charCodeAt(endA))) || (endB < nb && continuesWord(b.charCodeAt(endB)))) return false;
+    if ((endA < aEnd && continuesWord(a[endA])) || (endB < bEnd && continuesWord(b[endB]))) return false;
     i = endA;
     j = endB;
   }
-  return true;
 }
 
 function isAsciiDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
 }
 
-/** Whether c can be part of a WORD (letters of either case, digits, _, $, any non-ASCII). */
+/** Whether c (a character, or a byte of UTF-8) can be part of a WORD (letters of either case, digits, _, $, anything non-ASCII). */
 function continuesWord(c: number): boolean {
   return c >= 0x80 || (ASCII_CLASS[c] & WORD_PART) !== 0;
 }

@@ -46,11 +46,12 @@ const SCRAM_PLUS = 'SCRAM-SHA-256-PLUS';
 
 type Phase = 'startup' | 'connecting' | 'auth' | 'ready' | 'closed';
 
-function statementText(type: number, message: Buffer): string {
-  if (type === 0x51) return message.toString('utf8', 5, message.length - 1);
+/** Where the statement text of a Query or Parse lies in the message: [start, end). */
+function statementRange(type: number, message: Buffer): [number, number] {
+  if (type === 0x51) return [5, message.length - 1];
   const nameEnd = message.indexOf(0, 5);
   const queryEnd = message.indexOf(0, nameEnd + 1);
-  return message.toString('utf8', nameEnd + 1, queryEnd < 0 ? message.length : queryEnd);
+  return [nameEnd + 1, queryEnd < 0 ? message.length : queryEnd];
 }
 
 export class Session {
@@ -509,7 +510,8 @@ export class Session {
     const policy = this.ctx.policy?.current();
     const last = this.lastAnalysis;
     if (last && last.snapshot === snapshot && last.policy === policy && last.sql === sql) return last.result;
-    const result = snapshot && policy && this.screen.passes(sql, snapshot, policy) ? HARMLESS_READ : analyzeSql(sql, snapshot ?? NO_CATALOG);
+    const request = sql === this.requestSql ? this.requestMessage : undefined;
+    const result = snapshot && policy && this.screen.passes(sql, snapshot, policy, request, this.lastRequestStart, this.lastRequestEnd) ? HARMLESS_READ : analyzeSql(sql, snapshot ?? NO_CATALOG);
     if (last) {
       // Changed in place: a query with a new literal each time is a new text each time.
       last.sql = sql;
@@ -529,13 +531,27 @@ export class Session {
   private lastRequestBytes: Buffer | undefined;
   private lastRequestLength = -1;
   private lastRequestText = '';
+  private lastRequestStart = 0;
+  private lastRequestEnd = 0;
+  /**
+   * The request being handled, for the screen, which compares the bytes of
+   * statement texts: its text, and the message it lies in, at [start, end)
+   * (only while it is short: a long message is not kept after its request).
+   */
+  private requestSql = '';
+  private requestMessage: Buffer | undefined;
 
   /** statementText, taken from the last request when this one has the very same bytes (no decoding, and the same string for the analysis memo). */
   private requestText(type: number, message: Buffer): string {
     const n = message.length;
     const last = this.lastRequestBytes;
-    if (last && n === this.lastRequestLength && sameBytes(last, message, n)) return this.lastRequestText;
-    const text = statementText(type, message);
+    this.requestMessage = n <= 4096 ? message : undefined;
+    if (last && n === this.lastRequestLength && sameBytes(last, message, n)) return (this.requestSql = this.lastRequestText);
+    const [start, end] = statementRange(type, message);
+    const text = message.toString('utf8', start, end);
+    this.requestSql = text;
+    this.lastRequestStart = start;
+    this.lastRequestEnd = end;
     // Long texts are decoded each time rather than kept twice.
     if (n > 4096) {
       this.lastRequestLength = -1;
