@@ -117,19 +117,24 @@ export class SessionScreen {
   private passedLength = -1;
   private catalog: CatalogSnapshot | undefined;
   private policy: Policy | undefined;
+  /** The vocabulary's names matched as substrings, for (catalog, policy). */
+  private others: readonly string[] = [];
 
   /** `text[start, end)`: the UTF-8 bytes `sql` was decoded from, when the caller has them. */
   passes(sql: string, catalog: CatalogSnapshot, policy: Policy, text?: Buffer, start = 0, end = 0): boolean {
     if (
       text !== undefined && this.passedLength >= 0 && catalog === this.catalog && policy === this.policy &&
-      differOnlyInNumbers(this.passed, 0, this.passedLength, text, start, end) && !mentionsOther(sql, vocabulary(catalog, policy))
+      differOnlyInNumbers(this.passed, 0, this.passedLength, text, start, end) && !mentionsOther(sql, this.others)
     ) {
       this.remember(text, start, end);
       return true;
     }
     if (!screen(sql, catalog, policy)) return false;
-    this.catalog = catalog;
-    this.policy = policy;
+    if (catalog !== this.catalog || policy !== this.policy) {
+      this.catalog = catalog;
+      this.policy = policy;
+      this.others = vocabulary(catalog, policy).others;
+    }
     if (text !== undefined) this.remember(text, start, end);
     else this.passedLength = -1;
     return true;
@@ -196,10 +201,10 @@ function continuesWord(c: number): boolean {
 }
 
 /** The vocabulary's names that aren't plain identifiers, matched as substrings of the lower-cased text. */
-function mentionsOther(sql: string, vocab: Vocabulary): boolean {
-  if (vocab.others.length === 0) return false;
+function mentionsOther(sql: string, others: readonly string[]): boolean {
+  if (others.length === 0) return false;
   const lower = sql.toLowerCase();
-  for (const name of vocab.others) if (lower.includes(name)) return true;
+  for (const name of others) if (lower.includes(name)) return true;
   return false;
 }
 
@@ -253,7 +258,7 @@ export function isHarmlessRead(sql: string, catalog: CatalogSnapshot, policy: Po
     } else if (!harmlessWord(sql.slice(i, j).toLowerCase(), vocab, known)) return false;
     i = j;
   }
-  return !mentionsOther(sql, vocab);
+  return !mentionsOther(sql, vocab.others);
 }
 
 /** The word checks of isHarmlessRead, for a word with non-ASCII letters (lower-cased the way the whole text would be). */

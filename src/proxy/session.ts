@@ -46,12 +46,16 @@ const SCRAM_PLUS = 'SCRAM-SHA-256-PLUS';
 
 type Phase = 'startup' | 'connecting' | 'auth' | 'ready' | 'closed';
 
-/** Where the statement text of a Query or Parse lies in the message: [start, end). */
-function statementRange(type: number, message: Buffer): [number, number] {
-  if (type === 0x51) return [5, message.length - 1];
-  const nameEnd = message.indexOf(0, 5);
-  const queryEnd = message.indexOf(0, nameEnd + 1);
-  return [nameEnd + 1, queryEnd < 0 ? message.length : queryEnd];
+/** Where the statement text of a Query or Parse starts in the message. */
+function statementStart(type: number, message: Buffer): number {
+  return type === 0x51 ? 5 : message.indexOf(0, 5) + 1;
+}
+
+/** Where it ends (its terminating zero byte, or the message's end). */
+function statementEnd(type: number, message: Buffer, start: number): number {
+  if (type === 0x51) return message.length - 1;
+  const end = message.indexOf(0, start);
+  return end < 0 ? message.length : end;
 }
 
 export class Session {
@@ -510,7 +514,7 @@ export class Session {
     const policy = this.ctx.policy?.current();
     const last = this.lastAnalysis;
     if (last && last.snapshot === snapshot && last.policy === policy && last.sql === sql) return last.result;
-    const request = sql === this.requestSql ? this.requestMessage : undefined;
+    const request = sql === this.lastRequestText ? this.requestMessage : undefined;
     const result = snapshot && policy && this.screen.passes(sql, snapshot, policy, request, this.lastRequestStart, this.lastRequestEnd) ? HARMLESS_READ : analyzeSql(sql, snapshot ?? NO_CATALOG);
     if (last) {
       // Changed in place: a query with a new literal each time is a new text each time.
@@ -523,22 +527,19 @@ export class Session {
   }
 
   /**
-   * The last Query or Parse (its bytes in lastRequestBytes[0, lastRequestLength))
-   * and its statement text: drivers send the same Parse again and again. The
-   * bytes are copied into one buffer kept for the session, not a new one per
-   * request (a query with a new literal each time is a new request each time).
+   * The last Query or Parse (the request being handled, or the one before):
+   * its statement text, where that lies in the message, and a copy of its
+   * bytes in lastRequestBytes[0, lastRequestLength) (-1: none kept; drivers
+   * send the same Parse again and again). The copy goes into one buffer kept
+   * for the session, not a new one per request (a query with a new literal
+   * each time is a new request each time).
    */
   private lastRequestBytes: Buffer | undefined;
   private lastRequestLength = -1;
   private lastRequestText = '';
   private lastRequestStart = 0;
   private lastRequestEnd = 0;
-  /**
-   * The request being handled, for the screen, which compares the bytes of
-   * statement texts: its text, and the message it lies in, at [start, end)
-   * (only while it is short: a long message is not kept after its request).
-   */
-  private requestSql = '';
+  /** The message of the request being handled, for the screen, which compares statement texts as bytes (short ones only: a long message is not kept after its request). */
   private requestMessage: Buffer | undefined;
 
   /** statementText, taken from the last request when this one has the very same bytes (no decoding, and the same string for the analysis memo). */
@@ -546,10 +547,11 @@ export class Session {
     const n = message.length;
     const last = this.lastRequestBytes;
     this.requestMessage = n <= 4096 ? message : undefined;
-    if (last && n === this.lastRequestLength && sameBytes(last, message, n)) return (this.requestSql = this.lastRequestText);
-    const [start, end] = statementRange(type, message);
+    if (last && n === this.lastRequestLength && sameBytes(last, message, n)) return this.lastRequestText;
+    const start = statementStart(type, message);
+    const end = statementEnd(type, message, start);
     const text = message.toString('utf8', start, end);
-    this.requestSql = text;
+    this.lastRequestText = text;
     this.lastRequestStart = start;
     this.lastRequestEnd = end;
     // Long texts are decoded each time rather than kept twice.
@@ -560,7 +562,6 @@ export class Session {
     const into = last && last.length >= n ? last : (this.lastRequestBytes = Buffer.allocUnsafe(Math.max(256, n)));
     copySpan(message, 0, n, into, 0);
     this.lastRequestLength = n;
-    this.lastRequestText = text;
     return text;
   }
 
