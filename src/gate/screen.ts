@@ -12,7 +12,7 @@
 import type { CatalogSnapshot } from '../catalog/snapshot.js';
 import { resolveColumn, type Policy } from '../policy/index.js';
 import { readingFunctions, type AnalysisResult } from '../sql/analyze.js';
-import { LineageContext, QUERY_STRING_FUNCTIONS, SIDE_CHANNEL_FUNCTIONS, SYSTEM_LEAK_RELATIONS } from '../sql/lineage.js';
+import { LineageContext, QUERY_STRING_FUNCTIONS, SIDE_CHANNEL_FUNCTIONS, SYSTEM_LEAK_RELATIONS, isStatisticsName } from '../sql/lineage.js';
 import { copySpan } from '../util/bytes.js';
 
 const FAST_STARTS = new Set(['select', 'with', 'values', 'table']);
@@ -25,7 +25,7 @@ export interface Vocabulary {
   words: Set<string>;
   /**
    * Every plain word the screen can meet, for matching in place (see
-   * WordIndex): BAD for the words above (and lo_*, dblink*), KNOWN for the
+   * WordIndex): BAD for the words above (and lo_*, dblink*, pg_stat*), KNOWN for the
    * catalog's other known words. A word missing from it is unknown.
    */
   index: WordIndex<WordStatus>;
@@ -254,6 +254,7 @@ export function isHarmlessRead(sql: string, catalog: CatalogSnapshot, policy: Po
         if (known) return false;
         const first = ASCII_LOWER[c0];
         if ((first === 0x6c /* l */ && startsWithLower(sql, i, j, 'lo_')) || (first === 0x64 /* d */ && startsWithLower(sql, i, j, 'dblink'))) return false;
+        if (first === 0x70 /* p */ && startsWithLower(sql, i, j, 'pg_stat')) return false;
       }
     } else if (!harmlessWord(sql.slice(i, j).toLowerCase(), vocab, known)) return false;
     i = j;
@@ -265,7 +266,7 @@ export function isHarmlessRead(sql: string, catalog: CatalogSnapshot, policy: Po
 function harmlessWord(w: string, vocab: Vocabulary, known: ReadonlySet<string> | undefined): boolean {
   // Lower-casing can change a word's length or letters: split it again as WORD would.
   for (const part of w.match(WORD) ?? []) {
-    if (vocab.words.has(part) || (known && !known.has(part)) || part.startsWith('lo_') || part.startsWith('dblink')) return false;
+    if (vocab.words.has(part) || (known && !known.has(part)) || part.startsWith('lo_') || part.startsWith('dblink') || part.startsWith('pg_stat')) return false;
   }
   return true;
 }
@@ -418,7 +419,7 @@ export function vocabulary(catalog: CatalogSnapshot, policy: Policy): Vocabulary
   }
   const statuses = new Map<string, WordStatus>();
   for (const w of catalog.knownWords ?? []) {
-    if (/^[a-z_][a-z0-9_$]*$/.test(w)) statuses.set(w, w.startsWith('lo_') || w.startsWith('dblink') ? BAD : KNOWN);
+    if (/^[a-z_][a-z0-9_$]*$/.test(w)) statuses.set(w, w.startsWith('lo_') || w.startsWith('dblink') || isStatisticsName(w) ? BAD : KNOWN);
   }
   for (const w of words) statuses.set(w, BAD);
   const vocab: Vocabulary = { words, index: new WordIndex(statuses), others };

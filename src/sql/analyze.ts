@@ -201,15 +201,18 @@ function markSameQueryUses(sql: string, parsed: ParsedStatement[], statements: S
 export function analyzeStatement(node: Node, catalog: CatalogSnapshot): StatementAnalysis {
   const [nodeType, body] = Object.entries(node)[0] as [string, Node];
   const ctx = new LineageContext(catalog);
-  const base = (kind: StatementKind, outputs?: OutputColumn[]): StatementAnalysis => ({
-    kind,
-    nodeType,
-    outputs,
-    hazards: ctx.hazards,
-    relations: [...ctx.relations],
-    unresolved: [...ctx.unresolved],
-    shapeUncertain: ctx.shapeUncertain,
-  });
+  const base = (kind: StatementKind, outputs?: OutputColumn[]): StatementAnalysis => {
+    ctx.settleSideEffects(outputs);
+    return {
+      kind,
+      nodeType,
+      outputs,
+      hazards: ctx.hazards,
+      relations: [...ctx.relations],
+      unresolved: [...ctx.unresolved],
+      shapeUncertain: ctx.shapeUncertain,
+    };
+  };
 
   switch (nodeType) {
     case 'CopyStmt': {
@@ -313,9 +316,10 @@ export function analyzeStatement(node: Node, catalog: CatalogSnapshot): Statemen
       // can call server-side code or embed values; walk every expression.
       const embedded = ctx.expr(body, { items: [], ctes: new Map() }).sources;
       ctx.hazard('copy', nodeType, embedded);
-      if (CODE_DDL.has(nodeType) || (nodeType.includes('Domain') && JSON.stringify(body).includes('FuncCall'))) {
+      if (CODE_DDL.has(nodeType) || (nodeType.includes('Domain') && (/"(FuncCall|A_Indirection)"/.test(JSON.stringify(body)) || usesUserOperator(body, catalog)))) {
         // Casts, aggregates, operators, event triggers, RLS policies, domain
-        // checks with functions: code that runs implicitly, out of sight.
+        // checks that call code ((row(VALUE)::t).f calls f(...), a user
+        // operator its function): code that runs implicitly, out of sight.
         ctx.hazard('copy', nodeType, new Set(['opaque:ddl']));
       }
       if (nodeType === 'CreateTrigStmt') {
@@ -325,6 +329,18 @@ export function analyzeStatement(node: Node, catalog: CatalogSnapshot): Statemen
       return base('ddl');
     }
   }
+}
+
+/** Whether an expression tree applies an operator defined outside the system schemas. */
+function usesUserOperator(node: unknown, catalog: CatalogSnapshot): boolean {
+  if (node === null || typeof node !== 'object') return false;
+  if (Array.isArray(node)) return node.some((n) => usesUserOperator(n, catalog));
+  const ax = (node as Node).A_Expr as Node | undefined;
+  if (ax) {
+    const names = ((ax.name as Node[] | undefined) ?? []).map((n) => ((n.String as Node | undefined)?.sval as string | undefined) ?? '');
+    if (names.some((n) => catalog.operatorNames().has(n))) return true;
+  }
+  return Object.values(node as Node).some((v) => usesUserOperator(v, catalog));
 }
 
 const CODE_DDL = new Set([

@@ -79,8 +79,13 @@ interface Scope {
 /** Functions whose arguments leave the result set through a side channel. */
 export const SIDE_CHANNEL_FUNCTIONS = new Set([
   'set_config', 'pg_notify', 'lo_from_bytea', 'lo_put', 'lo_import', 'lo_export', 'lowrite', 'lo_create',
-  'dblink', 'dblink_exec', 'dblink_send_query', 'pg_file_write', 'pg_logical_emit_message', 'pg_advisory_lock',
-  'pg_try_advisory_lock', 'pg_advisory_xact_lock', 'pg_sleep', 'pg_sleep_for', 'setval', 'txid_current',
+  'dblink', 'dblink_exec', 'dblink_send_query', 'pg_file_write', 'pg_logical_emit_message',
+  // Advisory locks keep a key in pg_locks (and unlock answers whether one is held): every variant.
+  'pg_advisory_lock', 'pg_advisory_lock_shared', 'pg_try_advisory_lock', 'pg_try_advisory_lock_shared',
+  'pg_advisory_xact_lock', 'pg_advisory_xact_lock_shared', 'pg_try_advisory_xact_lock', 'pg_try_advisory_xact_lock_shared',
+  'pg_advisory_unlock', 'pg_advisory_unlock_shared',
+  // Timing, and session or database state a later statement reads back (random() after setseed, a sequence's last_value).
+  'pg_sleep', 'pg_sleep_for', 'pg_sleep_until', 'setseed', 'setval', 'nextval', 'txid_current',
   'raise_notice',
 ]);
 
@@ -99,22 +104,11 @@ function isSetReturning(fname: string, catalog: CatalogSnapshot): boolean {
   return SET_RETURNING_FUNCTIONS.has(fname) || catalog.setReturning().has(fname);
 }
 
-/**
- * Set-returning calls whose row count can't depend on values: unnest of an
- * ARRAY[...] constructor, json(b)_each over a whole row turned into JSON.
- */
-function fixedCardinality(fc: Node): boolean {
-  const names = ((fc.funcname as Node[] | undefined) ?? []).map(strOf);
-  const fname = names[names.length - 1] ?? '';
-  const args = (fc.args as Node[] | undefined) ?? [];
-  if (fname === 'unnest') return args.length > 0 && args.every((a) => Boolean(a.A_ArrayExpr));
-  if (/^jsonb?_each(_text)?$/.test(fname) && args.length === 1) {
-    const inner = args[0].FuncCall as Node | undefined;
-    const innerName = ((inner?.funcname as Node[] | undefined) ?? []).map(strOf).pop();
-    return innerName === 'to_jsonb' || innerName === 'to_json' || innerName === 'row_to_json';
-  }
-  return false;
-}
+/** Built-in types that are never arrays (an ARRAY[...] of them is one-dimensional). */
+const SCALAR_TYPES = new Set([
+  16, 17, 18, 19, 20, 21, 23, 25, 26, 114, 142, 650, 700, 701, 790, 829, 869, 1042, 1043, 1082, 1083, 1114, 1184,
+  1186, 1266, 1560, 1562, 1700, 2950, 3802,
+]);
 
 /** Built-ins that run SQL passed to them as text (or read a cursor by name). */
 export const QUERY_STRING_FUNCTIONS = new Set([
@@ -126,6 +120,16 @@ export const QUERY_STRING_FUNCTIONS = new Set([
 
 export const SYSTEM_LEAK_RELATIONS = new Set(['pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_stat_statements', 'pg_stat_activity', 'pg_statistic', 'pg_statistic_ext_data']);
 
+/**
+ * System views and functions of the statistics collector (pg_stat_*, pg_statio_*,
+ * pg_stat_get_*): besides statements and column statistics they count scans,
+ * rows and calls, which a statement can drive from a masked value
+ * (CASE WHEN ssn LIKE '5%' THEN (SELECT ... FROM t) END) and read back.
+ */
+export function isStatisticsName(name: string): boolean {
+  return SYSTEM_LEAK_RELATIONS.has(name) || /^pg_stat(io)?_/.test(name);
+}
+
 export class LineageContext {
   readonly hazards: Hazard[] = [];
   /** OIDs of every relation the statement reads or writes. */
@@ -135,11 +139,42 @@ export class LineageContext {
   /** A `*` expanded over something whose exact columns can't be known: outputs may not line up with the result. */
   shapeUncertain = false;
   private readonly viewStack: number[] = [];
+  /**
+   * Calls that act outside the result (side-channel functions, user functions
+   * with side effects): whether and how often they run can depend on any
+   * value the statement reads (CASE WHEN ssn LIKE '1%' THEN nextval(...)),
+   * not only on their arguments. See settleSideEffects.
+   */
+  private readonly sideEffects: string[] = [];
+  /** Every column source a column reference of the statement resolved to. */
+  private readonly read = new Set<ColumnKey>();
 
   constructor(readonly catalog: CatalogSnapshot) {}
 
   hazard(kind: HazardKind, where: string, sources: Set<ColumnKey>): void {
     if (sources.size > 0) this.hazards.push({ kind, where, sources });
+  }
+
+  /** Every column source the statement reads: its column references, its outputs, every hazard's sources. */
+  readSources(outputs: OutputColumn[] | undefined): Set<ColumnKey> {
+    const sources = new Set(this.read);
+    for (const o of outputs ?? []) addAll(sources, o.sources);
+    for (const h of this.hazards) addAll(sources, h.sources);
+    return sources;
+  }
+
+  /**
+   * A statement with a side effect (see sideEffects) may carry out anything it
+   * reads, through control flow alone: it is judged as copying every column
+   * it reads, its outputs and every hazard's sources. Call once the whole
+   * statement has been walked.
+   */
+  settleSideEffects(outputs: OutputColumn[] | undefined): void {
+    if (this.sideEffects.length === 0) return;
+    const sources = this.readSources(outputs);
+    const names = [...new Set(this.sideEffects)];
+    this.sideEffects.length = 0;
+    this.hazard('copy', `${names.join(', ')} (called in a statement that reads it)`, sources);
   }
 
   // ---- statements --------------------------------------------------------
@@ -211,39 +246,52 @@ export class LineageContext {
   }
 
   private withClause(w: Node, scope: Scope): void {
-    const recursive = Boolean(w.recursive);
-    for (const c of (w.ctes as Node[] | undefined) ?? []) {
-      const cte = c.CommonTableExpr as Node;
-      const name = cte.ctename as string;
-      const aliases = ((cte.aliascolnames as Node[] | undefined) ?? []).map(strOf);
-      const query = cte.ctequery as Node;
-      const rename = (cols: RangeColumn[]) => cols.map((col, i) => ({ ...col, name: aliases[i] ?? col.name }));
-      if (query.SelectStmt) {
-        const sel = query.SelectStmt as Node;
-        if (recursive && sel.op && sel.op !== 'SETOP_NONE') {
-          // Fixpoint: the recursive term may feed any column back into any other.
-          let cols = rename(this.select(sel.larg as Node, scope, scope.ctes));
-          for (let i = 0; i < 8; i++) {
-            scope.ctes.set(name, cols);
-            const right = this.select(sel.rarg as Node, scope, scope.ctes);
-            const next = cols.map((col, j) => ({ name: col.name, sources: union(col.sources, right[j]?.sources), direct: false }));
-            const grew = next.some((n, j) => n.sources.size !== cols[j].sources.size);
-            cols = next;
-            if (!grew) break;
-          }
-          // A recursive UNION without ALL drops rows equal to earlier ones: it compares them.
-          if (!sel.all) this.hazard('filter', 'recursive UNION', unionAll(cols.map((c) => c.sources)));
-          this.cycleHazard(cte, cols);
-          scope.ctes.set(name, withSearchCycle(cte, cols));
-        } else {
-          const cols = rename(this.select(sel, scope, scope.ctes));
-          this.cycleHazard(cte, cols);
-          scope.ctes.set(name, withSearchCycle(cte, cols));
+    const ctes = (w.ctes as Node[] | undefined) ?? [];
+    if (!w.recursive) {
+      for (const c of ctes) this.commonTableExpr(c.CommonTableExpr as Node, scope, false);
+      return;
+    }
+    // WITH RECURSIVE: a CTE may name any other, also one defined after it.
+    // Start with every name known (no columns yet) and go over them again
+    // until what their columns carry stops growing.
+    for (const c of ctes) scope.ctes.set((c.CommonTableExpr as Node).ctename as string, []);
+    for (let pass = 0; pass < 8; pass++) {
+      const before = shapeOfCtes(scope.ctes);
+      for (const c of ctes) this.commonTableExpr(c.CommonTableExpr as Node, scope, true);
+      if (shapeOfCtes(scope.ctes) === before) break;
+    }
+  }
+
+  private commonTableExpr(cte: Node, scope: Scope, recursive: boolean): void {
+    const name = cte.ctename as string;
+    const aliases = ((cte.aliascolnames as Node[] | undefined) ?? []).map(strOf);
+    const query = cte.ctequery as Node;
+    const rename = (cols: RangeColumn[]) => cols.map((col, i) => ({ ...col, name: aliases[i] ?? col.name }));
+    if (query.SelectStmt) {
+      const sel = query.SelectStmt as Node;
+      if (recursive && sel.op && sel.op !== 'SETOP_NONE') {
+        // Fixpoint: the recursive term may feed any column back into any other.
+        let cols = rename(this.select(sel.larg as Node, scope, scope.ctes));
+        for (let i = 0; i < 8; i++) {
+          scope.ctes.set(name, cols);
+          const right = this.select(sel.rarg as Node, scope, scope.ctes);
+          const next = cols.map((col, j) => ({ name: col.name, sources: union(col.sources, right[j]?.sources), direct: false }));
+          const grew = next.some((n, j) => n.sources.size !== cols[j].sources.size);
+          cols = next;
+          if (!grew) break;
         }
+        // A recursive UNION without ALL drops rows equal to earlier ones: it compares them.
+        if (!sel.all) this.hazard('filter', 'recursive UNION', unionAll(cols.map((c) => c.sources)));
+        this.cycleHazard(cte, cols);
+        scope.ctes.set(name, withSearchCycle(cte, cols));
       } else {
-        // Data-modifying CTE: INSERT/UPDATE/DELETE ... RETURNING.
-        scope.ctes.set(name, rename(this.statement(query, scope) ?? []));
+        const cols = rename(this.select(sel, scope, scope.ctes));
+        this.cycleHazard(cte, cols);
+        scope.ctes.set(name, withSearchCycle(cte, cols));
       }
+    } else {
+      // Data-modifying CTE: INSERT/UPDATE/DELETE ... RETURNING.
+      scope.ctes.set(name, rename(this.statement(query, scope) ?? []));
     }
   }
 
@@ -270,11 +318,13 @@ export class LineageContext {
       case 'InsertStmt': {
         const scope = this.dmlScope(body, outer);
         const target = body.relation as Node;
+        let inserted = new Set<ColumnKey>();
         if (body.selectStmt) {
           const cols = this.statement(body.selectStmt as Node, scope);
-          this.hazard('copy', `INSERT INTO ${qualified(target)}`, unionAll((cols ?? []).map((c) => c.sources)));
+          inserted = unionAll((cols ?? []).map((c) => c.sources));
+          this.hazard('copy', `INSERT INTO ${qualified(target)}`, inserted);
         }
-        this.onConflict(body, scope);
+        this.onConflict(body, scope, inserted);
         return this.returning(body, scope);
       }
       case 'UpdateStmt': {
@@ -313,10 +363,18 @@ export class LineageContext {
         // Plain EXPLAIN runs nothing, but its row estimates come from the column
         // statistics: a predicate's estimate answers questions about the values.
         // EXPLAIN ANALYZE runs the statement, hazards included.
+        // Planning alone runs code too: it evaluates stable and immutable calls
+        // with constant arguments (table_to_xml(...) in a WHERE, a user function
+        // declared IMMUTABLE), whose results or errors reach the client. So
+        // every hazard of the statement counts, with or without ANALYZE.
         const inner = new LineageContext(this.catalog);
-        inner.statement(body.query as Node, outer);
+        const outputs = inner.statement(body.query as Node, outer);
+        inner.settleSideEffects(outputs);
         for (const r of inner.relations) this.relations.add(r);
-        this.hazards.push(...(analyze ? inner.hazards : inner.hazards.filter((h) => h.kind === 'filter' || h.kind === 'system')));
+        this.hazards.push(...inner.hazards);
+        // ANALYZE reports how many rows and loops each step had: which CASE arm
+        // ran, how many rows a condition kept. Everything it reads is compared.
+        if (analyze) this.hazard('filter', 'EXPLAIN ANALYZE', inner.readSources(outputs));
         return undefined;
       }
       default:
@@ -331,9 +389,15 @@ export class LineageContext {
     return scope;
   }
 
-  private onConflict(body: Node, scope: Scope): void {
+  /** `inserted`: what the rows being inserted carry, which EXCLUDED.* hands on. */
+  private onConflict(body: Node, scope: Scope, inserted: Set<ColumnKey>): void {
     const oc = body.onConflictClause as Node | undefined;
     if (!oc) return;
+    const target = scope.items[scope.items.length - 1];
+    scope = {
+      ...scope,
+      items: [...scope.items, { name: 'excluded', columns: (target?.columns ?? []).map((c) => ({ name: c.name, sources: new Set(inserted), direct: false })), opaque: false }],
+    };
     for (const t of (oc.targetList as Node[] | undefined) ?? []) {
       this.hazard('copy', 'ON CONFLICT DO UPDATE SET', this.expr((t.ResTarget as Node).val, scope).sources);
     }
@@ -357,7 +421,8 @@ export class LineageContext {
         return [this.rangeVar(body, scope)];
       case 'RangeSubselect': {
         // LATERAL subqueries see the items before them: they are in scope.items already.
-        const cols = this.statement(body.subquery as Node, body.lateral ? scope : scope.parent) ?? [];
+        // Others see the enclosing query levels and the CTEs, not the items beside them.
+        const cols = this.statement(body.subquery as Node, body.lateral ? scope : { items: [], ctes: scope.ctes, parent: scope.parent }) ?? [];
         return [aliased(body.alias as Node | undefined, '?subquery?', cols)];
       }
       case 'JoinExpr': {
@@ -392,7 +457,7 @@ export class LineageContext {
         // How many rows a function in FROM returns can depend on its arguments
         // (generate_series(1, ascii(ssn))): that is inference, like a filter.
         const fixed = ((body.functions as Node[] | undefined) ?? []).every((f) =>
-          (((f.List as Node | undefined)?.items as Node[] | undefined) ?? [f]).every((c) => !c || !c.FuncCall || fixedCardinality(c.FuncCall as Node)),
+          (((f.List as Node | undefined)?.items as Node[] | undefined) ?? [f]).every((c) => !c || !c.FuncCall || this.fixedCardinality(c.FuncCall as Node, scope)),
         );
         if (!fixed) this.hazard('filter', 'function in FROM (row count)', sources);
         const alias = body.alias as Node | undefined;
@@ -434,7 +499,7 @@ export class LineageContext {
         if (cte) return aliased(alias, name, cte);
       }
     }
-    if (SYSTEM_LEAK_RELATIONS.has(name) && (!schema || schema === 'pg_catalog' || schema === 'public')) {
+    if (isStatisticsName(name) && (!schema || schema === 'pg_catalog' || schema === 'public')) {
       this.hazard('system', name, new Set([`system:${name}`]));
     }
     const candidates = this.catalog.resolve(schema, name);
@@ -539,13 +604,16 @@ export class LineageContext {
       const path = (ind.indirection as Node[]).filter((x) => x.String).map(strOf);
       // (u).ssn: pick the column out of a whole-row reference when we can.
       const argRef = (ind.arg as Node).ColumnRef as Node | undefined;
-      if (argRef && path.length === 1 && (ind.indirection as Node[]).length === 1) {
-        const item = this.findItems((argRef.fields as Node[]).map(strOf), scope)[0];
+      const argFields = (argRef?.fields as Node[] | undefined) ?? [];
+      if (argFields.length === 1 && argFields[0].String && path.length === 1 && (ind.indirection as Node[]).length === 1) {
+        const item = this.wholeRowItem(strOf(argFields[0]), scope);
         const col = item?.columns.find((c) => c.name === path[0]);
         if (col) return { sources: new Set(col.sources), direct: col.direct };
       }
       const sources = new Set(arg.sources);
       addAll(sources, this.expr(ind.indirection, scope).sources);
+      // (x).f is also f(x) when x has no field f: a function call in disguise.
+      for (const name of path) this.call([name], sources, undefined);
       return { sources, direct: false };
     }
     if (n.SubLink) {
@@ -560,16 +628,13 @@ export class LineageContext {
       const names = ((fc.funcname as Node[]) ?? []).map(strOf);
       const fname = names[names.length - 1] ?? '';
       const args = this.expr([fc.args, fc.agg_order, fc.agg_filter, fc.over], scope);
-      if (isSetReturning(fname, this.catalog) && !fixedCardinality(fc)) this.hazard('filter', `${fname}() (row count)`, args.sources);
+      if (isSetReturning(fname, this.catalog) && !this.fixedCardinality(fc, scope)) this.hazard('filter', `${fname}() (row count)`, args.sources);
       const over = fc.over as Node | undefined;
       if (over) {
         const wd = (over.WindowDef as Node | undefined) ?? over;
         this.filter('window PARTITION BY / ORDER BY', [wd.partitionClause, wd.orderClause], scope);
       }
-      if (SIDE_CHANNEL_FUNCTIONS.has(fname) || fname.startsWith('lo_') || fname.startsWith('dblink')) {
-        this.hazard('copy', `${fname}()`, args.sources);
-      }
-      this.userFunction(names, args.sources, fc.args);
+      this.call(names, args.sources, fc.args);
       return { sources: args.sources, direct: false };
     }
     if (n.A_Expr) {
@@ -590,6 +655,12 @@ export class LineageContext {
   }
 
   private columnRef(ref: Node, scope: Scope): { sources: Set<ColumnKey>; direct: boolean } {
+    const result = this.resolveColumnRef(ref, scope);
+    addAll(this.read, result.sources);
+    return result;
+  }
+
+  private resolveColumnRef(ref: Node, scope: Scope): { sources: Set<ColumnKey>; direct: boolean } {
     const fields = ref.fields as Node[];
     const names = fields.map((f) => (f.A_Star ? '*' : strOf(f)));
     if (names[names.length - 1] === '*') {
@@ -598,24 +669,112 @@ export class LineageContext {
       return { sources: unionAll(items.flatMap((i) => i.columns.map((c) => c.sources))), direct: false };
     }
     const colName = names[names.length - 1];
+    // Items whose columns we can't list may hold the name: what they carry is
+    // added to what the name resolves to further out (PostgreSQL may find it
+    // in either), never instead of it.
+    let opaqueSources: Set<ColumnKey> | undefined;
+    const found = (sources: Set<ColumnKey>, direct: boolean) =>
+      opaqueSources ? { sources: union(sources, opaqueSources), direct: false } : { sources, direct };
     for (let s: Scope | undefined = scope; s; s = s.parent) {
       const items = names.length === 1 ? s.items : this.findItemsIn(names.slice(0, -1), s);
       const hits = items.flatMap((i) => i.columns.filter((c) => c.name === colName));
-      if (hits.length === 1) return { sources: new Set(hits[0].sources), direct: hits[0].direct };
-      if (hits.length > 1) return { sources: unionAll(hits.map((h) => h.sources)), direct: false };
-      // Unresolvable inside an item whose columns we don't know: assume it could be anything there.
+      if (hits.length === 1) return found(new Set(hits[0].sources), hits[0].direct);
+      if (hits.length > 1) return found(unionAll(hits.map((h) => h.sources)), false);
       const opaque = items.filter((i) => i.opaque);
-      if (opaque.length) return { sources: unionAll(opaque.flatMap((i) => i.columns.map((c) => c.sources))), direct: false };
+      if (opaque.length) {
+        opaqueSources ??= new Set();
+        for (const i of opaque) for (const c of i.columns) addAll(opaqueSources, c.sources);
+      }
       if (names.length === 1) {
         // A bare relation alias is a whole-row reference: SELECT u FROM users u.
         const whole = s.items.filter((i) => i.name === colName);
-        if (whole.length) return { sources: unionAll(whole.flatMap((i) => i.columns.map((c) => c.sources))), direct: false };
+        if (whole.length) return found(unionAll(whole.flatMap((i) => i.columns.map((c) => c.sources))), false);
+      } else if (items.length && !opaque.length) {
+        // u.f where u has no column f: PostgreSQL reads it as the call f(u)
+        // (u.row_to_json is row_to_json(u)): the whole row goes in.
+        const sources = unionAll(items.flatMap((i) => i.columns.map((c) => c.sources)));
+        this.call([colName], sources, undefined);
+        return found(sources, false);
       }
+    }
+    if (opaqueSources) {
+      if (names.length > 1) this.call([colName], opaqueSources, undefined);
+      return { sources: opaqueSources, direct: false };
+    }
+    if (names.length > 1) {
+      // t.c.f (a field of a composite column, or f(t.c)), or a qualifier we
+      // can't place: it may carry anything in reach.
+      const sources = new Set<ColumnKey>();
+      for (let s: Scope | undefined = scope; s; s = s.parent) for (const i of s.items) for (const c of i.columns) addAll(sources, c.sources);
+      this.call([colName], sources, undefined);
+      return { sources, direct: false };
     }
     // Nothing by that name: it may belong to an item whose columns we can't list.
     const sources = new Set<ColumnKey>();
     for (let s: Scope | undefined = scope; s; s = s.parent) for (const i of s.items) if (i.opaque) for (const c of i.columns) addAll(sources, c.sources);
     return { sources, direct: false };
+  }
+
+  /**
+   * The range item a bare name means as a whole-row reference, as PostgreSQL
+   * resolves it: level by level from the innermost, a column of that name
+   * wins over an item of that name (then it is no whole-row reference).
+   */
+  private wholeRowItem(name: string, scope: Scope): RangeItem | undefined {
+    for (let s: Scope | undefined = scope; s; s = s.parent) {
+      if (s.items.some((i) => i.opaque || i.columns.some((c) => c.name === name))) return undefined;
+      const items = s.items.filter((i) => i.name === name);
+      if (items.length === 1) return items[0];
+      if (items.length > 1) return undefined;
+    }
+    return undefined;
+  }
+
+  /**
+   * Set-returning calls whose row count can't depend on values: unnest of an
+   * ARRAY[...] of constants and scalar columns (an element that is itself an
+   * array makes it multi-dimensional, its size data-dependent), json(b)_each
+   * over a whole row turned into JSON (a row has fixed keys; a json value
+   * has not).
+   */
+  private fixedCardinality(fc: Node, scope: Scope): boolean {
+    const names = ((fc.funcname as Node[] | undefined) ?? []).map(strOf);
+    const fname = names[names.length - 1] ?? '';
+    const args = (fc.args as Node[] | undefined) ?? [];
+    if (fname === 'unnest') {
+      return args.length > 0 && args.every((a) => {
+        const elements = ((a.A_ArrayExpr as Node | undefined)?.elements as Node[] | undefined);
+        return elements !== undefined && elements.every((e) => this.scalarElement(e, scope));
+      });
+    }
+    if (/^jsonb?_each(_text)?$/.test(fname) && args.length === 1) {
+      const inner = args[0].FuncCall as Node | undefined;
+      const innerName = ((inner?.funcname as Node[] | undefined) ?? []).map(strOf).pop();
+      const innerArgs = (inner?.args as Node[] | undefined) ?? [];
+      // row_to_json takes a row only.
+      if (innerName === 'row_to_json') return true;
+      if ((innerName === 'to_jsonb' || innerName === 'to_json') && innerArgs.length === 1) {
+        const fields = ((innerArgs[0].ColumnRef as Node | undefined)?.fields as Node[] | undefined) ?? [];
+        if (fields.length > 0 && fields[fields.length - 1].A_Star) return true;
+        return fields.length === 1 && Boolean(fields[0].String) && this.wholeRowItem(strOf(fields[0]), scope) !== undefined;
+      }
+    }
+    return false;
+  }
+
+  /** An element of ARRAY[...] that can't be an array: a constant, or a table column of a scalar built-in type. */
+  private scalarElement(e: Node, scope: Scope): boolean {
+    const cast = e.TypeCast as Node | undefined;
+    if (e.A_Const || (cast && (cast.arg as Node).A_Const && !((cast.typeName as Node | undefined)?.arrayBounds))) return true;
+    if (!e.ColumnRef) return false;
+    const ref = this.resolveColumnRef(e.ColumnRef as Node, scope);
+    if (!ref.direct || ref.sources.size !== 1) return false;
+    const [key] = ref.sources;
+    if (!/^\d+:\d+$/.test(key)) return false;
+    const { rel, attnum } = parseColumnKey(key);
+    const type = this.catalog.relation(rel)?.columns.find((c) => c.attnum === attnum)?.typeOid;
+    if (type === undefined) return false;
+    return SCALAR_TYPES.has(this.catalog.data.domainBase[type] ?? type);
   }
 
   private findItems(qualifier: string[], scope: Scope): RangeItem[] {
@@ -635,25 +794,26 @@ export class LineageContext {
   private filter(where: string, node: unknown, scope: Scope, outputs?: RangeColumn[]): void {
     if (node === undefined || node === null) return;
     const n = node as Node;
-    // ORDER BY 1 / GROUP BY alias refer to output columns.
+    // ORDER BY 1 / GROUP BY alias refer to output columns. Whether a name
+    // means an output or an input column differs between clauses (ORDER BY
+    // prefers outputs, GROUP BY inputs): count both.
     if (outputs) {
-      const c = (n.A_Const as Node | undefined)?.ival as Node | undefined;
-      if (c && typeof c.ival === 'number' && outputs[c.ival - 1]) {
-        this.hazard('filter', where, outputs[c.ival - 1].sources);
-        return;
-      }
-      const ref = n.ColumnRef as Node | undefined;
-      if (ref && (ref.fields as Node[]).length === 1 && !(ref.fields as Node[])[0].A_Star) {
-        const name = strOf((ref.fields as Node[])[0]);
-        const direct = this.expr(n, scope);
-        if (direct.sources.size === 0) {
-          const out = outputs.find((o) => o.name === name);
-          if (out) return this.hazard('filter', where, out.sources);
-        }
-        return this.hazard('filter', where, direct.sources);
-      }
+      const sources = this.expr(n, scope).sources;
+      addAll(sources, outputReferences(n, outputs));
+      return this.hazard('filter', where, sources);
     }
     this.hazard('filter', where, this.expr(n, scope).sources);
+  }
+
+  /** A function call (names: its possibly qualified name), in any notation. */
+  private call(names: string[], argSources: Set<ColumnKey>, args: unknown): void {
+    const fname = names[names.length - 1] ?? '';
+    if (SIDE_CHANNEL_FUNCTIONS.has(fname) || fname.startsWith('lo_') || fname.startsWith('dblink')) {
+      this.hazard('copy', `${fname}()`, argSources);
+      this.sideEffects.push(`${fname}()`);
+    }
+    if (isStatisticsName(fname)) this.hazard('system', `${fname}()`, new Set([`system:${fname}`]));
+    this.userFunction(names, argSources, args);
   }
 
   private userFunction(names: string[], argSources: Set<ColumnKey>, args: unknown): void {
@@ -672,8 +832,12 @@ export class LineageContext {
       if (fn.language === 'c' || fn.language === 'internal') continue;
       const read = this.codeReads(fn.body, fn.language);
       if (read.size > 0) this.hazard('function', `${fn.schema}.${fn.name}()`, read);
-      // A function that writes, notifies, raises or runs SQL may keep its arguments anywhere.
-      if (hasSideEffects(fn.body, fn.language)) this.hazard('copy', `${fn.schema}.${fn.name}() argument`, argSources);
+      // A function that writes, notifies or runs SQL (itself or through the
+      // functions it calls) may keep its arguments, or anything, anywhere.
+      if (this.codeHasSideEffects(fn.body, fn.language)) {
+        this.hazard('copy', `${fn.schema}.${fn.name}() argument`, argSources);
+        this.sideEffects.push(`${fn.schema}.${fn.name}()`);
+      }
     }
   }
 
@@ -697,13 +861,16 @@ export class LineageContext {
     if (
       !['sql', 'plpgsql'].includes(language) ||
       words.has('execute') ||
+      // FETCH / MOVE from a cursor handed in by name (refcursor) reads whatever that cursor reads.
+      words.has('fetch') ||
+      words.has('move') ||
       lower.includes('u&') ||
       [...QUERY_STRING_FUNCTIONS].some((f) => words.has(f))
     ) {
       return this.everything();
     }
     const sources = new Set<ColumnKey>();
-    for (const name of SYSTEM_LEAK_RELATIONS) if (words.has(name)) sources.add(`system:${name}`);
+    for (const name of words) if (isStatisticsName(name)) sources.add(`system:${name}`);
     for (const rel of this.catalog.data.relations) {
       if (!words.has(rel.name.toLowerCase())) continue;
       for (const c of this.relationColumns(rel)) addAll(sources, c.sources);
@@ -717,9 +884,41 @@ export class LineageContext {
     }
     return sources;
   }
+
+  /**
+   * Whether a body of server-side code may keep or send a value somewhere (a
+   * table, a sequence, a setting, a lock, a notification), itself or through
+   * the user functions it calls (matched by name as words, like codeReads).
+   */
+  codeHasSideEffects(body: string, language: string): boolean {
+    if (language !== 'sql' && language !== 'plpgsql') return true;
+    let memo = sideEffectCache.get(this.catalog);
+    if (!memo) sideEffectCache.set(this.catalog, (memo = new Map()));
+    const key = `${language}\0${body}`;
+    let answer = memo.get(key);
+    if (answer === undefined) {
+      answer = this.sideEffectsOf(body, language, new Set());
+      memo.set(key, answer);
+    }
+    return answer;
+  }
+
+  private sideEffectsOf(body: string, language: string, visiting: Set<string>): boolean {
+    if (language !== 'sql' && language !== 'plpgsql') return true;
+    const words = new Set(body.toLowerCase().match(/[a-z_][a-z0-9_$]*/g) ?? []);
+    if (SIDE_EFFECT_WORDS.some((w) => words.has(w)) || [...words].some((w) => w.startsWith('lo_') || w.startsWith('dblink'))) return true;
+    for (const fn of this.catalog.data.functions) {
+      const key = `${fn.schema}.${fn.name}`;
+      if (!words.has(fn.name.toLowerCase()) || visiting.has(key) || fn.language === 'c' || fn.language === 'internal') continue;
+      visiting.add(key);
+      if (this.sideEffectsOf(fn.body, fn.language, visiting)) return true;
+    }
+    return false;
+  }
 }
 
 const viewCache = new WeakMap<CatalogSnapshot, Map<number, { cols: RangeColumn[]; hazards: Hazard[] }>>();
+const sideEffectCache = new WeakMap<CatalogSnapshot, Map<string, boolean>>();
 
 // RAISE is not here: errors and notices of statements that read masked columns are scrubbed.
 /** Words of code that can keep or send a value somewhere (a table, a sequence, a setting, a lock, a notification, a file). */
@@ -728,11 +927,6 @@ const SIDE_EFFECT_WORDS = [
   ...SIDE_CHANNEL_FUNCTIONS,
 ];
 
-function hasSideEffects(body: string, language: string): boolean {
-  if (language !== 'sql' && language !== 'plpgsql') return true;
-  const words = new Set(body.toLowerCase().match(/[a-z_][a-z0-9_$]*/g) ?? []);
-  return SIDE_EFFECT_WORDS.some((w) => words.has(w));
-}
 
 /** SEARCH ... SET col and CYCLE ... SET mark USING path add columns built from the CTE's rows. */
 function withSearchCycle(cte: Node, cols: RangeColumn[]): RangeColumn[] {
@@ -787,6 +981,43 @@ function defaultName(val: Node): string {
     return names[names.length - 1];
   }
   return '?column?';
+}
+
+/**
+ * What output columns an ORDER BY / GROUP BY / DISTINCT ON item may refer to:
+ * a position (ORDER BY 2), or a bare name equal to an output's name, at its
+ * top or inside ROLLUP / CUBE / GROUPING SETS and row constructors.
+ */
+function outputReferences(node: unknown, outputs: RangeColumn[]): Set<ColumnKey> {
+  const sources = new Set<ColumnKey>();
+  const visit = (x: unknown, top: boolean): void => {
+    if (x === null || typeof x !== 'object') return;
+    if (Array.isArray(x)) {
+      for (const e of x) visit(e, top);
+      return;
+    }
+    const n = x as Node;
+    const c = (n.A_Const as Node | undefined)?.ival as Node | undefined;
+    if (top && c && typeof c.ival === 'number' && outputs[c.ival - 1]) addAll(sources, outputs[c.ival - 1].sources);
+    const ref = n.ColumnRef as Node | undefined;
+    if (ref) {
+      const fields = ref.fields as Node[];
+      if (fields.length === 1 && fields[0].String) for (const o of outputs) if (o.name === strOf(fields[0])) addAll(sources, o.sources);
+      return;
+    }
+    const set = n.GroupingSet as Node | undefined;
+    if (set) return visit(set.content, true);
+    const row = n.RowExpr as Node | undefined;
+    if (row) return visit(row.args, true);
+    for (const v of Object.values(n)) visit(v, false);
+  };
+  visit(node, true);
+  return sources;
+}
+
+/** How many columns each CTE has and how many sources each carries: equal shapes = nothing grew. */
+function shapeOfCtes(ctes: Map<string, RangeColumn[]>): string {
+  return [...ctes.values()].map((cols) => cols.map((c) => c.sources.size).join(',')).join('|');
 }
 
 function union(a: Set<ColumnKey>, b: Set<ColumnKey> | undefined): Set<ColumnKey> {
