@@ -20,7 +20,7 @@ import {
 } from '../policy/index.js';
 import type { StatementAnalysis } from '../sql/analyze.js';
 import { LineageContext, parseColumnKey, valueSources, type ColumnKey, type Hazard } from '../sql/lineage.js';
-import type { CopyPlan, Gate, Refusal, ResultPlan } from '../proxy/gate.js';
+import { UNKNOWN_STATEMENT, type CopyPlan, type Gate, type Refusal, type ResultPlan } from '../proxy/gate.js';
 import type { CopyByteRewrite, CopyFieldRewrite, FieldDescription, FieldRewrite } from '../wire/results.js';
 
 /** What the gate needs from its session; read on every call so reloads and expiry apply at once. */
@@ -43,6 +43,15 @@ export type GateEvent =
 const TEXT_OID = 25;
 /** Cache owner for result sets without a known statement. */
 const NO_ANALYSIS = {};
+
+/**
+ * Rows or errors whose statement pgveil can't name: none at all, the
+ * UNKNOWN_STATEMENT stand-in, or an EXECUTE / FETCH whose prepared statement or
+ * cursor it couldn't resolve (it has no outputs of its own).
+ */
+function unknownStatement(analysis: StatementAnalysis | undefined): boolean {
+  return analysis === undefined || analysis === UNKNOWN_STATEMENT || ((analysis.kind === 'execute' || analysis.kind === 'fetch') && analysis.outputs === undefined);
+}
 
 function fieldsKey(fields: FieldDescription[]): string {
   let key = '';
@@ -144,8 +153,10 @@ export class PolicyGate implements Gate {
     const outputs = analysis?.outputs;
     const aligned = outputs !== undefined && outputs.length === fields.length && !analysis?.shapeUncertain;
     // When the shapes disagree (catalog behind a DDL, a form the analyzer can't
-    // expand) every column may carry anything the statement read.
+    // expand) every column may carry anything the statement read; when the
+    // statement itself is unknown, anything at all.
     const everything = aligned ? undefined : unionOf(outputs?.map((o) => o.sources) ?? []);
+    if (everything && unknownStatement(analysis) && this.ctx.policy().columns.length > 0 && !this.hasRawEverything()) everything.add('opaque:unknown-statement');
     const rewrites: FieldRewrite[] = [];
     const events: { name: string; action: Decision['action']; reason: string }[] = [];
     let masks = false;
@@ -214,6 +225,7 @@ export class PolicyGate implements Gate {
 
   scrubErrors(analysis: StatementAnalysis | undefined): boolean {
     if (!analysis) return false;
+    if (unknownStatement(analysis)) return this.ctx.policy().columns.length > 0 && !this.hasRawEverything();
     const catalog = this.ctx.catalog();
     if (!catalog) return analysis.relations.length > 0;
     const policy = this.ctx.policy();

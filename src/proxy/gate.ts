@@ -27,6 +27,20 @@ export interface CopyPlan {
 }
 
 /**
+ * What pgveil judges rows and errors by when it can't tell which statement
+ * produced them (a name it lost track of, a portal of a statement it never
+ * saw): every column may carry anything (fail closed).
+ */
+export const UNKNOWN_STATEMENT: StatementAnalysis = Object.freeze({
+  kind: 'query',
+  nodeType: 'unknown',
+  outputs: undefined,
+  hazards: [],
+  relations: [],
+  unresolved: [],
+}) as StatementAnalysis;
+
+/**
  * The single place where a session's statements are judged. An implementation
  * binds policy, catalog, identity, grants and the clock; the session's
  * protocol tracker only asks.

@@ -27,7 +27,7 @@ import {
   type FieldRewrite,
   MAX_COLUMNS,
 } from '../wire/results.js';
-import type { CopyPlan, Gate, Refusal, ResultPlan } from './gate.js';
+import { UNKNOWN_STATEMENT, type CopyPlan, type Gate, type Refusal, type ResultPlan } from './gate.js';
 
 /**
  * A request awaiting its answer. Every entry is an Entry (one object shape
@@ -57,6 +57,8 @@ class Entry {
   target: 'S' | 'P' = 'S';
   swallow = false;
   build: (() => Buffer[]) | undefined = undefined;
+  /** A Sync the server turned out to ignore (sent into COPY FROM STDIN): skipped when it comes to the head. */
+  cancelled = false;
   constructor(readonly kind: Pending['kind']) {}
 }
 
@@ -307,8 +309,16 @@ export class Guard {
     if (this.chooseClientRules() !== this.clientRules) throw new Error('guard: a client message was read with a stale rule table');
   }
 
-  /** Between CopyInResponse and the client's CopyDone/CopyFail. */
+  /**
+   * From a COPY FROM STDIN sent until the client's CopyDone/CopyFail (or the
+   * server's error or ReadyForQuery): the server ignores a Sync it reads in
+   * copy-in mode. Until its CopyInResponse arrives it isn't known whether the
+   * COPY got that far (it may fail first, and then the Sync is answered), so
+   * such Syncs are queued as doubtful and cancelled when CopyInResponse comes.
+   */
   private copyIn = false;
+  private copyInConfirmed = false;
+  private readonly doubtfulSyncs: Entry[] = [];
   /**
    * Errors and notices can surface after the statement that caused them (a
    * WITH HOLD cursor materialized at COMMIT, an implicit commit at Sync): once
@@ -336,7 +346,10 @@ export class Guard {
   private readingChanges = 0;
 
   parameterStatus(name: string, value: string): void {
-    if (name === 'client_encoding') this.clientEncoding = value.toUpperCase();
+    if (name === 'client_encoding') {
+      this.clientEncoding = value.toUpperCase();
+      this.names.setEncoding(this.clientEncoding);
+    }
     if (name === 'standard_conforming_strings') this.standardStrings = value === 'on';
   }
 
@@ -416,24 +429,27 @@ export class Guard {
         this.push(pending.close(), msg);
         return;
       }
-      case 0x53 /* S */:
-        if (this.copyIn) {
+      case 0x53 /* S */: {
+        if (this.copyIn && this.copyInConfirmed) {
           // The server ignores Sync during COPY FROM STDIN: no ReadyForQuery will answer it.
           if (!forwarded) this.hooks.toUpstream(msg);
           return;
         }
         this.skipUntilSync = false;
-        this.push(pending.sync(this.readingChangeBeforeSync), msg);
+        const entry = pending.sync(this.readingChangeBeforeSync);
+        if (this.copyIn) this.doubtfulSyncs.push(entry as unknown as Entry);
+        this.push(entry, msg);
         this.readingChangeBeforeSync = false;
         this.updateClientRules();
         return;
+      }
       case 0x63 /* c CopyDone */:
       case 0x66 /* f CopyFail */:
-        this.copyIn = false;
+        this.endCopyIn();
         if (!forwarded) this.hooks.toUpstream(msg);
         return;
       case 0x46 /* F */: {
-        const oid = msg.readUInt32BE(5);
+        const oid = int32At(msg, 5, msg.length) >>> 0;
         const refusal = this.hooks.gate().functionCallRefusal(oid);
         if (refusal) return this.refuseWhole(refusal);
         // Any function may be set_config: until its answer, settings are unknown.
@@ -462,7 +478,7 @@ export class Guard {
       if (refusal) return this.refuseWhole(refusal);
       changesReading ||= this.changesReading(st);
     }
-    this.noteSent(result.statements);
+    this.noteSent(result.statements, true);
     this.push(pending.query(result.statements, changesReading), msg);
   }
 
@@ -491,7 +507,7 @@ export class Guard {
       this.updateClientRules();
       return;
     }
-    if (analysis) this.noteSent([analysis]);
+    if (analysis) this.noteSent([analysis], false);
     // A Parse of a name already in use (confirmed or still on its way) may be
     // refused by the server: until it answers, which version runs is unknown.
     const statement = preparedStatement(analysis, this.statement(name));
@@ -577,7 +593,8 @@ export class Guard {
   private onExecute(msg: Buffer, at: number, end: number): void {
     const name = this.names.read(msg, at + 5, end);
     const portal = this.portal(name);
-    if (portal && this.undescribed(portal) && !this.forwarded) {
+    // (A name read in another client encoding can't be written back: its rows go out as NULLs, see onHeadChanged.)
+    if (portal && this.undescribed(portal) && !this.forwarded && !name.startsWith('\0')) {
       // The client never asked for the row shape, but masking needs the column
       // types: ask the server ourselves and keep its answer from the client.
       const describe = Buffer.alloc(7 + Buffer.byteLength(name));
@@ -591,6 +608,9 @@ export class Guard {
       portal.describeRequested = true;
     }
     if (portal && this.portalChangesReading(portal)) this.readingChangeBeforeSync = true;
+    // An Execute of a COPY FROM STDIN puts the server in copy-in mode (when it gets that far).
+    const runs = portal && this.portalAnalysis(portal);
+    if (runs && this.effective(runs).kind === 'copy_in') this.startCopyIn();
     this.push(pending.execute(name, portal), msg);
   }
 
@@ -623,20 +643,27 @@ export class Guard {
   private effective(st: StatementAnalysis): StatementAnalysis {
     // SQL PREPARE and protocol Parse share one namespace, as do DECLARE and Bind.
     if (st.kind === 'execute' && st.name !== undefined) return this.statements.get(st.name)?.analysis ?? st;
-    if (st.kind === 'fetch' && st.name !== undefined) return this.portalAnalysis(this.portal(st.name)) ?? st;
+    // The cursor the server has when FETCH runs: a Bind of the name sent behind it isn't done yet.
+    if (st.kind === 'fetch' && st.name !== undefined) return this.portalAnalysis(this.portals.get(st.name)) ?? st;
     if (st.kind === 'declare' && st.cursorQuery) return st.cursorQuery;
     if (st.kind === 'prepare' && st.prepared) return st.prepared;
     return st;
   }
 
-  /** Bookkeeping for statements on their way: sticky scrubbing, COPY FROM STDIN. */
-  private noteSent(statements: StatementAnalysis[]): void {
+  /** Bookkeeping for statements on their way: sticky scrubbing, COPY FROM STDIN (`running`: they run now, not just get parsed). */
+  private noteSent(statements: StatementAnalysis[], running: boolean): void {
     const gate = this.hooks.gate();
     for (const st of statements) {
       if (!this.scrubSticky && gate.scrubErrors(this.effective(st))) this.scrubSticky = true;
       // Sync during COPY FROM STDIN gets no answer; the client may send it before our CopyInResponse arrives.
-      if (st.kind === 'copy_in') this.copyIn = true;
+      if (running && st.kind === 'copy_in') this.startCopyIn();
     }
+  }
+
+  private startCopyIn(): void {
+    if (this.copyIn) return;
+    this.copyIn = true;
+    this.copyInConfirmed = false;
   }
 
   private hasCursors(): boolean {
@@ -682,11 +709,18 @@ export class Guard {
 
   /** Emits refusals that are now in turn, then prepares for the next request's responses. */
   private drainInjects(): void {
-    while (this.fifo.peek()?.kind === 'inject') {
-      const entry = this.fifo.shift() as Extract<Pending, { kind: 'inject' }>;
-      for (const b of entry.build()) this.hooks.toClient(b);
+    for (let head = this.fifo.peek(); head && (head.kind === 'inject' || (head as unknown as Entry).cancelled); head = this.fifo.peek()) {
+      this.fifo.shift();
+      if (head.kind === 'inject') for (const b of head.build()) this.hooks.toClient(b);
     }
     this.onHeadChanged();
+  }
+
+  /** Copy-in is over (or never began): Syncs still doubtful are answered like any other. */
+  private endCopyIn(): void {
+    this.copyIn = false;
+    this.copyInConfirmed = false;
+    this.doubtfulSyncs.length = 0;
   }
 
   private shift(): void {
@@ -796,7 +830,14 @@ export class Guard {
         return;
       }
       case 0x47 /* G CopyInResponse */:
+        // The COPY is in copy-in mode: the Syncs sent behind it are ignored by the server.
         this.copyIn = true;
+        this.copyInConfirmed = true;
+        for (const e of this.doubtfulSyncs) {
+          e.cancelled = true;
+          if (e.changesReading) this.readingChanges--;
+        }
+        this.doubtfulSyncs.length = 0;
         this.pass(msg);
         return;
       case 0x56 /* V FunctionCallResponse */:
@@ -814,6 +855,7 @@ export class Guard {
     // ParameterStatus messages before it told what settings it changed.
     for (let e = this.fifo.peek(); e; e = this.fifo.peek()) {
       this.fifo.shift();
+      if ((e as unknown as Entry).cancelled) continue;
       if (e.kind === 'sync' || e.kind === 'query' || e.kind === 'function') {
         if (e.changesReading) this.readingChanges--;
         break;
@@ -879,16 +921,16 @@ export class Guard {
       const portal = this.executedPortal(head);
       const raw = this.portalAnalysis(portal);
       const analysis = raw && this.effective(raw);
-      if (portal?.description === undefined && (portal === undefined || portal.ambiguous || (analysis !== undefined && needsDescription(analysis)))) {
+      if (portal?.description === undefined && (portal === undefined || portal.ambiguous || analysis === undefined || needsDescription(analysis))) {
         // Rows whose shape nobody asked for in time (an Execute of a cursor
         // sent before the query declaring it had completed, say): without
         // column types no mask fits, so every field goes as NULL, unless
         // nothing the statement reads is masked for this session.
-        const reads = analysis === undefined || this.hooks.gate().scrubErrors(analysis);
-        if (analysis !== undefined && reads) this.scrubSticky = true;
+        const reads = this.hooks.gate().scrubErrors(analysis ?? UNKNOWN_STATEMENT);
+        if (reads) this.scrubSticky = true;
         this.plan = reads ? NULL_EVERY_FIELD : EMPTY_PLAN;
       } else {
-        this.setResultPlan(analysis, portal?.description ?? NO_FIELDS);
+        this.setResultPlan(analysis ?? UNKNOWN_STATEMENT, portal?.description ?? NO_FIELDS);
       }
     }
     this.updateServerRules();
@@ -958,7 +1000,7 @@ export class Guard {
     const analysis = this.currentAnalysis();
     this.endResultSet();
     const head = this.fifo.peek();
-    this.copyIn = false;
+    this.endCopyIn();
     // A failed Query or FunctionCall is followed by its ReadyForQuery; nothing to skip.
     if (head?.kind !== 'query' && head?.kind !== 'function') {
       // Extended protocol: the server now skips to Sync; so do we. Parses and
@@ -987,9 +1029,9 @@ export class Guard {
     if (!head) return undefined;
     if (head.kind === 'query') return this.effective(head.statements[Math.min(head.index, head.statements.length - 1)]);
     const raw =
-      head.kind === 'execute' ? this.portalAnalysis(this.executedPortal(head))
+      head.kind === 'execute' ? this.portalAnalysis(this.executedPortal(head)) ?? UNKNOWN_STATEMENT
       : head.kind === 'parse' ? head.statement.analysis
-      : head.kind === 'bind' ? this.portalAnalysis(head.value)
+      : head.kind === 'bind' ? this.portalAnalysis(head.value) ?? UNKNOWN_STATEMENT
       : undefined;
     return raw && this.effective(raw);
   }
@@ -1112,6 +1154,22 @@ class NameReader {
   private readonly bytes: Buffer[] = [];
   private readonly values: string[] = [];
   private victim = 0;
+  private encoding = 'UTF8';
+
+  /**
+   * The client encoding names arrive in. A name with non-ASCII bytes means
+   * what the server decodes it to: pgveil knows that only for valid UTF-8 in
+   * UTF8. Any other such name gets a key of its own (NUL, the encoding, the
+   * bytes one to one), so two names never share a key, and a key never
+   * matches a name the server would read differently: at worst a statement
+   * or portal is unknown, and unknown ones are masked whole.
+   */
+  setEncoding(encoding: string): void {
+    if (encoding === this.encoding) return;
+    this.encoding = encoding;
+    this.bytes.length = 0;
+    this.values.length = 0;
+  }
 
   /** The NUL-terminated name at msg[offset], which must end before `limit`. */
   read(msg: Buffer, offset: number, limit = msg.length): string {
@@ -1128,7 +1186,12 @@ class NameReader {
       while (i < len && b[i] === msg[offset + i]) i++;
       if (i === len) return this.values[k];
     }
-    const value = msg.toString('utf8', offset, end);
+    let value = msg.toString('utf8', offset, end);
+    let ascii = true;
+    for (let i = offset; i < end && ascii; i++) ascii = msg[i] < 0x80;
+    if (!ascii && (this.encoding !== 'UTF8' || Buffer.byteLength(value) !== len || value.includes('\ufffd'))) {
+      value = `\0${this.encoding}\0${msg.toString('latin1', offset, end)}`;
+    }
     if (len <= 64) {
       // A few slots, replaced in turn: enough for a client's handful of hot statements.
       const slot = this.bytes.length < NAME_SLOTS ? this.bytes.length : this.victim++ % NAME_SLOTS;
