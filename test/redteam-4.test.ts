@@ -394,6 +394,21 @@ describe('side effects two functions deep', () => {
 // 3. Control-dependent side effects
 // ============================================================================
 
+describe('functions pgveil\'s catalog cannot see yet', () => {
+  it('a function created in the client\'s open transaction and called on a masked column is refused; nothing raw is stashed', async () => {
+    await truncateStash();
+    const r = await analystRun([
+      'BEGIN',
+      "CREATE FUNCTION public.rt4_fresh(text) RETURNS bool LANGUAGE sql AS $$ insert into rt4_stash values ($1) returning true $$",
+      'SELECT rt4_fresh(ssn) FROM app.users',
+      'COMMIT',
+    ]);
+    expectRefused(r);
+    expectNoLeak(await stash(), 'rt4_stash');
+    await adminQuery('DROP FUNCTION IF EXISTS public.rt4_fresh(text)');
+  });
+});
+
 describe('control-dependent side effects', () => {
   it('count(CASE WHEN g <= salary/100 THEN nextval(…) END): refused, and the sequence does not count the salary', async () => {
     await adminQuery("SELECT setval('public.rt4_seq', 1, false)");

@@ -813,6 +813,17 @@ export class LineageContext {
       this.sideEffects.push(`${fname}()`);
     }
     if (isStatisticsName(fname)) this.hazard('system', `${fname}()`, new Set([`system:${fname}`]));
+    const known = this.catalog.knownWords;
+    if (known && !known.has(fname.toLowerCase()) && this.catalog.functions(fname).length === 0) {
+      // Created since the catalog was read, possibly in the client's own open
+      // transaction or earlier in its pipeline, where pgveil's catalog
+      // connection can't see it: its body can't be checked (fail closed).
+      // Named as unresolved, so a session reloads the catalog first.
+      this.unresolved.add(fname);
+      this.hazard('copy', `${fname} (a function pgveil's catalog doesn't know yet)`, new Set(['opaque:unknown-function']));
+      this.sideEffects.push(`${fname}()`);
+      return;
+    }
     this.userFunction(names, argSources, args);
   }
 
