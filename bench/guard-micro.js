@@ -93,6 +93,7 @@ const MODES = {
 };
 
 // ---- the session's layers, wired as src/proxy/session.ts wires them ----
+const JUDGEMENT = {};
 const socket = { write: () => true };
 function newProxy(withPolicy) {
   const toUpstream = new BatchedWriter(() => socket, () => undefined);
@@ -162,6 +163,8 @@ function newProxy(withPolicy) {
       setClientRules: (rules) => { clientFramer.rules = rules; },
       gate: () => gate,
       analyze,
+      // Catalog and policy never change here: one judgement for the whole run.
+      judgement: () => JUDGEMENT,
     });
   }
   return {

@@ -409,6 +409,61 @@ describe('functions pgveil\'s catalog cannot see yet', () => {
   });
 });
 
+describe('functions replaced after pgveil judged their callers', () => {
+  const harmless = (name: string) => `CREATE OR REPLACE FUNCTION public.${name}(text) RETURNS bool LANGUAGE sql AS $$ select true $$`;
+  const writing = (name: string) => `CREATE OR REPLACE FUNCTION public.${name}(text) RETURNS bool LANGUAGE sql AS $$ insert into rt4_stash values ($1) returning true $$`;
+
+  it('replaced inside the client\'s open transaction, then called on a masked column: refused, nothing raw stashed', async () => {
+    await truncateStash();
+    // Created through pgveil, which then reads its catalog again before the next statement.
+    expect((await analystRun(harmless('rt4_repl'))).code).toBeUndefined();
+    // A fresh session: its catalog is read with the harmless body.
+    const r = await analystRun(['SELECT rt4_repl(name) FROM app.users', 'BEGIN', writing('rt4_repl'), 'SELECT rt4_repl(ssn) FROM app.users', 'COMMIT']);
+    expectRefused(r);
+    expect(r.steps[3].code, 'the call after the replacement').toBe('42501');
+    expectNoLeak(await stash(), 'rt4_stash');
+    await adminQuery('DROP FUNCTION IF EXISTS public.rt4_repl(text)');
+  });
+
+  it('a named prepared statement judged before its function was replaced (and committed) is judged again: refused, nothing raw stashed', async () => {
+    await truncateStash();
+    // Created through pgveil, which then reads its catalog again before the next statement.
+    expect((await analystRun(harmless('rt4_prep'))).code).toBeUndefined();
+    const client = new pg.Client(analyst(px.port));
+    await client.connect();
+    const received: unknown[] = [];
+    let code: string | undefined;
+    try {
+      const statement = { name: 'rt4_prep_s', text: 'SELECT rt4_prep(ssn) AS v FROM app.users' };
+      received.push((await client.query(statement)).rows);
+      await client.query(writing('rt4_prep'));
+      try {
+        received.push((await client.query(statement)).rows);
+      } catch (err) {
+        received.push(err);
+        code = (err as { code?: string }).code;
+      }
+    } finally {
+      await client.end();
+    }
+    expectNoLeak(received);
+    expect(code).toBe('42501');
+    expectNoLeak(await stash(), 'rt4_stash');
+    await adminQuery('DROP FUNCTION IF EXISTS public.rt4_prep(text)');
+  });
+
+  it('SQL PREPARE before the function was replaced, EXECUTE after: refused, nothing raw stashed', async () => {
+    await truncateStash();
+    // Created through pgveil, which then reads its catalog again before the next statement.
+    expect((await analystRun(harmless('rt4_sqlprep'))).code).toBeUndefined();
+    const r = await analystRun(['PREPARE rt4_p AS SELECT rt4_sqlprep(ssn) FROM app.users', 'EXECUTE rt4_p', writing('rt4_sqlprep'), 'EXECUTE rt4_p']);
+    expectRefused(r);
+    expect(r.steps[3].code, 'the EXECUTE after the replacement').toBe('42501');
+    expectNoLeak(await stash(), 'rt4_stash');
+    await adminQuery('DROP FUNCTION IF EXISTS public.rt4_sqlprep(text)');
+  });
+});
+
 describe('control-dependent side effects', () => {
   it('count(CASE WHEN g <= salary/100 THEN nextval(…) END): refused, and the sequence does not count the salary', async () => {
     await adminQuery("SELECT setval('public.rt4_seq', 1, false)");

@@ -36,7 +36,7 @@ import { UNKNOWN_STATEMENT, type CopyPlan, type Gate, type Refusal, type ResultP
  * union says which fields each kind uses.
  */
 type Pending =
-  | { kind: 'query'; statements: StatementAnalysis[]; index: number; changesReading: boolean }
+  | { kind: 'query'; statements: StatementAnalysis[]; index: number; changesReading: boolean; text: string }
   // name: statement (parse, describe S) or portal (bind, execute, describe P).
   | { kind: 'parse'; name: string; statement: PreparedStatement }
   | { kind: 'bind'; name: string; value: Portal }
@@ -59,6 +59,8 @@ class Entry {
   build: (() => Buffer[]) | undefined = undefined;
   /** A Sync the server turned out to ignore (sent into COPY FROM STDIN): skipped when it comes to the head. */
   cancelled = false;
+  /** A query's text (for the prepared statements and cursors it creates). */
+  text = '';
   constructor(readonly kind: Pending['kind']) {}
 }
 
@@ -66,10 +68,11 @@ const NO_STATEMENTS: StatementAnalysis[] = [];
 
 /** Entries by kind, their fields set by name (the rest keep the defaults above). */
 const pending = {
-  query(statements: StatementAnalysis[], changesReading: boolean): Pending {
+  query(statements: StatementAnalysis[], changesReading: boolean, text: string): Pending {
     const e = new Entry('query');
     e.statements = statements;
     e.changesReading = changesReading;
+    e.text = text;
     return e as unknown as Pending;
   },
   parse(name: string, statement: PreparedStatement): Pending {
@@ -131,10 +134,26 @@ interface PreparedStatement {
   rejected: boolean;
   /** The version of the name this Parse would replace, if any (see onBind). */
   shadows: PreparedStatement | undefined;
+  /** Where the analysis comes from, to judge it again (see Guard.rejudge). */
+  source: StatementSource | undefined;
+  /** GuardHooks.judgement() when it was last judged. */
+  judgedBy: object | undefined;
 }
 
-function preparedStatement(analysis: StatementAnalysis | undefined, shadows: PreparedStatement | undefined): PreparedStatement {
-  return { analysis, description: undefined, formatted: undefined, rejected: false, shadows };
+/** SQL text and which part of it a prepared statement or cursor runs: statement `index`, itself or the query it PREPAREs or DECLAREs. */
+interface StatementSource {
+  text: string;
+  index: number;
+  part: 'self' | 'prepared' | 'cursor';
+}
+
+function preparedStatement(
+  analysis: StatementAnalysis | undefined,
+  shadows: PreparedStatement | undefined,
+  source?: StatementSource,
+  judgedBy?: object,
+): PreparedStatement {
+  return { analysis, description: undefined, formatted: undefined, rejected: false, shadows, source, judgedBy };
 }
 
 /** Created only by newPortal() (one object shape). */
@@ -178,6 +197,12 @@ export interface GuardHooks {
   setClientRules(rules: RuleTable): void;
   gate(): Gate;
   analyze(sql: string): AnalysisResult;
+  /**
+   * What statements are judged by: the same object while catalog, policy and
+   * the session's uncommitted definitions stay the same. A prepared statement
+   * judged under another one is judged again before it runs.
+   */
+  judgement(): object;
 }
 
 /** A COPY TO STDOUT whose rows are masked. */
@@ -382,6 +407,15 @@ export class Guard {
     return this.fifo.length > 0;
   }
 
+  /** How many ReadyForQuery messages the requests sent so far still have coming. */
+  readyPending(): number {
+    let n = 0;
+    this.fifo.forEach((e) => {
+      if (!(e as unknown as Entry).cancelled && (e.kind === 'sync' || e.kind === 'query' || e.kind === 'function')) n++;
+    });
+    return n;
+  }
+
   // ---- client → server ------------------------------------------------------
 
   /**
@@ -404,6 +438,7 @@ export class Guard {
     if (!forwarded && (at !== 0 || end !== msg.length)) throw new Error('guard: a held message must be given whole');
     if (SELF_CHECK) this.checkClientRules();
     this.forwarded = forwarded;
+    this.refused = false;
     if (this.skipUntilSync && type !== 0x53 /* S */) return;
     switch (type) {
       case 0x51 /* Q */:
@@ -473,17 +508,23 @@ export class Guard {
     // the rest of the query can't be judged with the settings known now.
     let changesReading = false;
     for (const st of result.statements) {
+      const stale = this.rejudgeNamed(st);
+      if (stale) return this.refuseWhole(stale);
       if (changesReading && (sql.includes('\\') || /[^\x00-\x7f]/.test(sql))) return this.refuseWhole(READING_UNKNOWN);
       const refusal = gate.refusal(this.effective(st)) ?? this.encodingRefusal(this.effective(st), changesReading || this.readingUnknown());
       if (refusal) return this.refuseWhole(refusal);
       changesReading ||= this.changesReading(st);
     }
     this.noteSent(result.statements, true);
-    this.push(pending.query(result.statements, changesReading), msg);
+    this.push(pending.query(result.statements, changesReading, sql), msg);
   }
+
+  /** The last client message was refused (it never reaches the server). */
+  refused = false;
 
   /** Answers a refused simple query (or FunctionCall) without involving the server. */
   private refuseWhole(refusal: Refusal): void {
+    this.refused = true;
     this.pushInject(() => [errorMessage(refusal), readyForQuery(this.txStatus)]);
   }
 
@@ -501,6 +542,7 @@ export class Guard {
     }
     if (refusal) {
       // Behave like a server-side error: report it in order, skip to Sync.
+      this.refused = true;
       const error = errorMessage(refusal);
       this.pushInject(() => [error]);
       this.skipUntilSync = true;
@@ -510,7 +552,7 @@ export class Guard {
     if (analysis) this.noteSent([analysis], false);
     // A Parse of a name already in use (confirmed or still on its way) may be
     // refused by the server: until it answers, which version runs is unknown.
-    const statement = preparedStatement(analysis, this.statement(name));
+    const statement = preparedStatement(analysis, this.statement(name), { text: query, index: 0, part: 'self' }, this.hooks.judgement());
     this.pendingStatements.set(name, statement);
     this.push(pending.parse(name, statement), msg);
   }
@@ -554,9 +596,54 @@ export class Guard {
    * version the server still holds.
    */
   private portalAnalysis(p: Portal | undefined): StatementAnalysis | undefined {
+    return this.portalStatement(p)?.analysis;
+  }
+
+  private portalStatement(p: Portal | undefined): PreparedStatement | undefined {
     if (!p) return undefined;
-    const st = p.candidate && !p.candidate.rejected ? p.candidate : this.statements.get(p.statementName);
-    return st?.analysis;
+    return p.candidate && !p.candidate.rejected ? p.candidate : this.statements.get(p.statementName);
+  }
+
+  /**
+   * Judges a prepared statement (or cursor) again when what statements are
+   * judged by has changed since (the catalog was read again after a function
+   * was replaced, the session defined something it hasn't committed): the
+   * server runs what the names mean now. Updates its analysis; a refusal if
+   * it would now be refused.
+   */
+  private rejudge(ps: PreparedStatement | undefined): Refusal | undefined {
+    const source = ps?.source;
+    if (!ps || !source) return undefined;
+    const judgement = this.hooks.judgement();
+    if (ps.judgedBy === judgement) return undefined;
+    ps.judgedBy = judgement;
+    const result = this.hooks.analyze(source.text);
+    const gate = this.hooks.gate();
+    if (!result.ok) return gate.unparseable(result.error);
+    const st = result.statements[source.index];
+    const analysis = source.part === 'prepared' ? st?.prepared : source.part === 'cursor' ? st?.cursorQuery : st;
+    ps.analysis = analysis;
+    if (!analysis) return undefined;
+    return gate.refusal(this.effective(analysis)) ?? this.encodingRefusal(this.effective(analysis));
+  }
+
+  /** rejudge for whatever version of its statement a portal may run. */
+  private rejudgePortal(portal: Portal): Refusal | undefined {
+    const confirmed = this.statements.get(portal.statementName);
+    const refusal = this.rejudge(portal.candidate);
+    if (refusal || !portal.ambiguous) return refusal;
+    return this.rejudge(portal.candidate?.shadows) ?? this.rejudge(confirmed);
+  }
+
+  /** rejudge for the prepared statement or cursor an SQL EXECUTE / FETCH names. */
+  private rejudgeNamed(st: StatementAnalysis): Refusal | undefined {
+    if (st.name === undefined) return undefined;
+    if (st.kind === 'execute') return this.rejudge(this.statements.get(st.name));
+    if (st.kind === 'fetch') {
+      const portal = this.portals.get(st.name);
+      return portal ? this.rejudgePortal(portal) : undefined;
+    }
+    return undefined;
   }
 
   /**
@@ -593,6 +680,15 @@ export class Guard {
   private onExecute(msg: Buffer, at: number, end: number): void {
     const name = this.names.read(msg, at + 5, end);
     const portal = this.portal(name);
+    const stale = portal && !this.forwarded ? this.rejudgePortal(portal) : undefined;
+    if (stale) {
+      // Like a refused Parse: reported in order, the rest skipped to Sync.
+      const error = errorMessage(stale);
+      this.pushInject(() => [error]);
+      this.skipUntilSync = true;
+      this.updateClientRules();
+      return;
+    }
     // (A name read in another client encoding can't be written back: its rows go out as NULLs, see onHeadChanged.)
     if (portal && this.undescribed(portal) && !this.forwarded && !name.startsWith('\0')) {
       // The client never asked for the row shape, but masking needs the column
@@ -672,12 +768,14 @@ export class Guard {
   }
 
   /** SQL-level PREPARE/DECLARE/DEALLOCATE/CLOSE take effect once the server completed them. */
-  private trackSqlLevel(st: StatementAnalysis): void {
+  /** `source`: where `st` comes from (to judge what it creates again later). */
+  private trackSqlLevel(st: StatementAnalysis, source: StatementSource | undefined): void {
     if (st.kind !== 'prepare' && st.kind !== 'declare' && st.kind !== 'deallocate' && st.kind !== 'close_cursor') return;
+    const judgedBy = this.hooks.judgement();
     if (st.kind === 'prepare' && st.name !== undefined && st.prepared) {
-      this.statements.set(st.name, preparedStatement(st.prepared, undefined));
+      this.statements.set(st.name, preparedStatement(st.prepared, undefined, source && { ...source, part: 'prepared' }, judgedBy));
     } else if (st.kind === 'declare' && st.name !== undefined && st.cursorQuery) {
-      this.portals.set(st.name, newPortal('', preparedStatement(st.cursorQuery, undefined), false, ALL_TEXT, undefined, true));
+      this.portals.set(st.name, newPortal('', preparedStatement(st.cursorQuery, undefined, source && { ...source, part: 'cursor' }, judgedBy), false, ALL_TEXT, undefined, true));
     } else if (st.kind === 'deallocate') {
       if (st.name === '*') {
         this.statements.clear();
@@ -794,12 +892,13 @@ export class Guard {
       case 0x73 /* s PortalSuspended */:
         this.endResultSet();
         if (head?.kind === 'execute') {
-          const analysis = this.portalAnalysis(this.executedPortal(head));
-          if (type === 0x43 && analysis) this.trackSqlLevel(analysis);
+          const portal = this.executedPortal(head);
+          const analysis = this.portalAnalysis(portal);
+          if (type === 0x43 && analysis) this.trackSqlLevel(analysis, this.portalStatement(portal)?.source);
           this.shift();
         } else if (head?.kind === 'query') {
           const analysis = head.statements[head.index];
-          if (type === 0x43 && analysis) this.trackSqlLevel(analysis);
+          if (type === 0x43 && analysis) this.trackSqlLevel(analysis, { text: head.text, index: head.index, part: 'self' });
           head.index++;
         }
         this.pass(msg);

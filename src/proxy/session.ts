@@ -21,10 +21,11 @@ import { Guard, MalformedMessage } from './guard.js';
 import { BatchedWriter } from './batched-writer.js';
 import { copySpan, sameBytes } from '../util/bytes.js';
 import { PolicyGate } from '../gate/policy-gate.js';
+import { PendingDefinitions } from '../gate/pending-definitions.js';
 import { HARMLESS_READ, SessionScreen } from '../gate/screen.js';
-import { analyzeSql, type AnalysisResult } from '../sql/analyze.js';
+import { analyzeSql, type AnalysisResult, type StatementAnalysis } from '../sql/analyze.js';
 import { CatalogSnapshot } from '../catalog/snapshot.js';
-import type { CatalogHandle } from '../catalog/manager.js';
+import type { CatalogHandle, CatalogManager } from '../catalog/manager.js';
 import { RowDescriptionMemo, type FieldDescription } from '../wire/results.js';
 
 /** Client → server: every frontend type is valid; S/Q/F each earn one ReadyForQuery, X ends the session. */
@@ -349,8 +350,8 @@ export class Session {
           // The session itself looks at RowDescription and ReadyForQuery (catalog refreshes).
           if (type === 0x54 /* T */) this.guardServerMessage(type, chunk.subarray(start, end), true);
           else {
-            if (type === 0x5a /* Z */) this.onServerReady();
             guard.serverObserved(type, chunk, start, end);
+            if (type === 0x5a /* Z */) this.onServerReady(end - start > 5 ? chunk[start + 5] : 0);
           }
         } catch (err) {
           this.internalError(err);
@@ -496,6 +497,7 @@ export class Session {
         },
         gate: () => gate,
         analyze: (sql) => this.analyze(sql),
+        judgement: () => this.judgement(),
       },
     );
     for (const [name, value] of this.startupParameters) this.guard.parameterStatus(name, value);
@@ -509,7 +511,32 @@ export class Session {
   /** This session's database in ctx.catalogs (set with the guard). */
   private catalog: CatalogHandle | undefined;
 
+  /** Definitions this session sent that the catalog can't see yet (see PendingDefinitions). */
+  private readonly pending = new PendingDefinitions();
+  /** ReadyForQuery messages still to come before the last pending definition has been answered. */
+  private definitionsReady = 0;
+  /** What statements are judged by: a new object whenever catalog, policy or pending definitions change (the guard re-judges prepared statements then). */
+  private judgementToken: object = {};
+  private judgedSnapshot: CatalogSnapshot | undefined;
+  private judgedPolicy: unknown;
+
+  private judgement(): object {
+    const snapshot = this.catalog?.current();
+    const policy = this.ctx.policy?.current();
+    if (snapshot !== this.judgedSnapshot || policy !== this.judgedPolicy) {
+      this.judgedSnapshot = snapshot;
+      this.judgedPolicy = policy;
+      this.judgementToken = {};
+    }
+    return this.judgementToken;
+  }
+
   private analyze(sql: string): AnalysisResult {
+    const result = this.analyzeText(sql);
+    return this.pending.active ? this.pending.apply(sql, result, this.catalog?.current()) : result;
+  }
+
+  private analyzeText(sql: string): AnalysisResult {
     const snapshot = this.catalog?.current();
     const policy = this.ctx.policy?.current();
     const last = this.lastAnalysis;
@@ -569,10 +596,13 @@ export class Session {
   private guardClientMessage(type: number, message: Buffer): void {
     const guard = this.guard;
     if (!guard) return this.writeUpstream(message);
+    // An Execute runs a statement judged earlier: after DDL, judge it by the catalog read again.
+    if (type === 0x45 /* E */ && this.ctx.catalogs && this.catalog?.needsLoad()) return this.waitForCatalog(type, message);
     if (type === 0x51 /* Q */ || type === 0x50 /* P */) {
       const catalogs = this.ctx.catalogs;
       const database = this.database as string;
       const sql = this.requestText(type, message);
+      let defines: readonly StatementAnalysis[] | undefined;
       let wait = this.catalog?.needsLoad() ?? false;
       if (wait) {
         // Transaction control and settings never need the catalog: don't hold a
@@ -592,29 +622,44 @@ export class Session {
             catalogs.invalidate(database);
           }
           // DDL, and code that can run DDL (DO, CALL), change what the catalog must say.
-          if (result.statements.some((st) => st.kind === 'ddl' || st.nodeType === 'DoStmt' || st.nodeType === 'CallStmt')) this.ddlPending = true;
+          if (result.statements.some((st) => st.kind === 'ddl' || st.nodeType === 'DoStmt' || st.nodeType === 'CallStmt')) {
+            this.ddlPending = true;
+            defines = result.statements;
+          }
         }
       }
-      if (wait && catalogs) {
-        // Hold this request and everything after it until the catalog is read:
-        // requests must reach the server in the order the client sent them.
-        const framer = this.clientFramer as Framer;
-        framer.pause();
-        this.catalogWait = true;
-        void catalogs.ensure(database).then(() => {
-          if (this.phase === 'closed') return;
-          this.catalogWait = false;
-          this.toUpstream.begin();
-          this.safely(() => this.guardClientMessage(type, message));
-          this.toUpstream.end();
-          // It may have had to wait again (another DDL meanwhile): then that wait resumes.
-          if (!this.catalogWait) framer.resume();
-        });
-        return;
+      if (wait && catalogs) return this.waitForCatalog(type, message);
+      guard.clientMessage(type, message, false, sql);
+      // What it defines counts from the next statement on, until it is committed and read:
+      // until the ReadyForQuery that answers it (a Parse's: that of the Sync still to come)
+      // or a later one finds the session outside a transaction.
+      if (defines && !guard.refused && this.pending.note(defines)) {
+        this.judgementToken = {};
+        this.definitionsReady = Math.max(this.definitionsReady, guard.readyPending() + (type === 0x50 ? 1 : 0));
       }
-      return guard.clientMessage(type, message, false, sql);
+      return;
     }
     guard.clientMessage(type, message);
+  }
+
+  /**
+   * Holds this request and everything after it until the catalog is read:
+   * requests must reach the server in the order the client sent them.
+   */
+  private waitForCatalog(type: number, message: Buffer): void {
+    const catalogs = this.ctx.catalogs as CatalogManager;
+    const framer = this.clientFramer as Framer;
+    framer.pause();
+    this.catalogWait = true;
+    void catalogs.ensure(this.database as string).then(() => {
+      if (this.phase === 'closed') return;
+      this.catalogWait = false;
+      this.toUpstream.begin();
+      this.safely(() => this.guardClientMessage(type, message));
+      this.toUpstream.end();
+      // It may have had to wait again (another DDL meanwhile): then that wait resumes.
+      if (!this.catalogWait) framer.resume();
+    });
   }
 
   private guardServerMessage(type: number, message: Buffer, forwarded: boolean): void {
@@ -650,10 +695,21 @@ export class Session {
     guard.serverMessage(type, message, forwarded);
   }
 
-  /** ReadyForQuery: a DDL statement that went upstream has now been answered. */
-  private onServerReady(): void {
+  /**
+   * ReadyForQuery (after the guard has seen it), with its transaction status:
+   * a DDL statement that went upstream has now been answered; once the session
+   * is idle outside a transaction, what it defined is committed (or undone)
+   * and the catalog is read again.
+   */
+  private onServerReady(status: number): void {
     if (this.ddlPending) {
       this.ddlPending = false;
+      this.ctx.catalogs?.invalidate(this.database as string);
+    }
+    if (this.definitionsReady > 0) this.definitionsReady--;
+    if (this.pending.active && status === 0x49 /* I */ && this.definitionsReady === 0) {
+      this.pending.clear();
+      this.judgementToken = {};
       this.ctx.catalogs?.invalidate(this.database as string);
     }
   }

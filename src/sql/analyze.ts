@@ -60,6 +60,8 @@ export interface StatementAnalysis {
   changesReading?: boolean;
   /** COMMIT, ROLLBACK (TO), PREPARE TRANSACTION…: they undo the SETs of the transaction. */
   endsTransaction?: boolean;
+  /** Names whose meaning it defines or changes (see definedNames): the session taints them until they are committed. */
+  defines?: string[];
 }
 
 export type AnalysisResult =
@@ -98,7 +100,11 @@ function analyzeUncached(sql: string, catalog: CatalogSnapshot): AnalysisResult 
     if (err instanceof SqlSyntaxError) return { ok: false, error: err.message, position: err.cursorPosition };
     return { ok: false, error: 'statement could not be parsed' };
   }
-  const statements = parsed.map((p) => analyzeStatement(p.stmt, catalog));
+  const statements = parsed.map((p) => {
+    const st = analyzeStatement(p.stmt, catalog);
+    const defines = definedNames(p.stmt);
+    return defines.length ? { ...st, defines } : st;
+  });
   if (parsed.length > 1) markSameQueryUses(sql, parsed, statements);
   markReadingChanges(sql, parsed, statements, catalog);
   return { ok: true, statements };
@@ -178,24 +184,40 @@ function markSameQueryUses(sql: string, parsed: ParsedStatement[], statements: S
         };
       }
     }
-    const [type, body] = Object.entries(p.stmt)[0] as [string, Node];
-    const name = (n: unknown) => (((n as Node | undefined)?.String as Node | undefined)?.sval as string | undefined);
-    if (type === 'ViewStmt') created.add(String(((body.view as Node).relname as string) ?? '').toLowerCase());
-    if (type === 'CreateFunctionStmt') {
-      const parts = (body.funcname as Node[] | undefined) ?? [];
-      created.add(String(name(parts[parts.length - 1]) ?? '').toLowerCase());
-    }
-    if (type === 'RuleStmt' || type === 'CreateTrigStmt' || type === 'CreatePolicyStmt') {
-      created.add(String(((body.relation as Node | undefined)?.relname as string) ?? '').toLowerCase());
-    }
-    if (type === 'RenameStmt' || type === 'AlterObjectSchemaStmt') {
-      // After a rename a name means another object than the catalog says.
-      created.add(String(((body.relation as Node | undefined)?.relname as string) ?? '').toLowerCase());
-      if (typeof body.newname === 'string') created.add(body.newname.toLowerCase());
-      for (const part of (body.object as Node | undefined)?.List ? (((body.object as Node).List as Node).items as Node[]) : []) created.add(String(name(part) ?? '').toLowerCase());
-    }
-    created.delete('');
+    for (const n of statements[i].defines ?? []) created.add(n);
   });
+}
+
+/**
+ * Names whose meaning a statement defines or changes: views and functions it
+ * creates or replaces, tables it gives rules, triggers or policies, objects
+ * it renames or moves (lower-cased). Until that is committed and read, pgveil's
+ * catalog still says what they were before.
+ */
+function definedNames(stmt: Node): string[] {
+  const created = new Set<string>();
+  const [type, body] = Object.entries(stmt)[0] as [string, Node];
+  const name = (n: unknown) => (((n as Node | undefined)?.String as Node | undefined)?.sval as string | undefined);
+  if (type === 'ViewStmt') created.add(String(((body.view as Node).relname as string) ?? '').toLowerCase());
+  if (type === 'CreateFunctionStmt') {
+    const parts = (body.funcname as Node[] | undefined) ?? [];
+    created.add(String(name(parts[parts.length - 1]) ?? '').toLowerCase());
+  }
+  if (type === 'RuleStmt' || type === 'CreateTrigStmt' || type === 'CreatePolicyStmt') {
+    created.add(String(((body.relation as Node | undefined)?.relname as string) ?? '').toLowerCase());
+  }
+  if (type === 'RenameStmt' || type === 'AlterObjectSchemaStmt') {
+    // After a rename a name means another object than the catalog says.
+    created.add(String(((body.relation as Node | undefined)?.relname as string) ?? '').toLowerCase());
+    if (typeof body.newname === 'string') created.add(body.newname.toLowerCase());
+    const object = body.object as Node | undefined;
+    for (const part of object?.List ? ((object.List as Node).items as Node[]) : []) created.add(String(name(part) ?? '').toLowerCase());
+    // A function: its name is the last part (the others are its schema).
+    const fn = ((object?.ObjectWithArgs as Node | undefined)?.objname as Node[] | undefined) ?? [];
+    if (fn.length) created.add(String(name(fn[fn.length - 1]) ?? '').toLowerCase());
+  }
+  created.delete('');
+  return [...created];
 }
 
 export function analyzeStatement(node: Node, catalog: CatalogSnapshot): StatementAnalysis {

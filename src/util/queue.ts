@@ -19,6 +19,11 @@ export class Queue<T> {
     return this.head < this.tail ? this.items[this.head] : undefined;
   }
 
+  /** Calls fn for each item, oldest first. */
+  forEach(fn: (item: T) => void): void {
+    for (let i = this.head; i < this.tail; i++) fn(this.items[i] as T);
+  }
+
   push(item: T): void {
     if (this.tail < this.items.length) this.items[this.tail] = item;
     else this.items.push(item);
