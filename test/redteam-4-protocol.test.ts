@@ -283,6 +283,44 @@ describe('protocol bookkeeping: the response queue', () => {
   });
 });
 
+describe('a refusal fails on the server too (no partial commits)', () => {
+  const count = async (marker: string): Promise<number> =>
+    withClient({ ...superConfig(), database: DB }, async (c) => Number((await c.query('SELECT count(*) AS n FROM public.rt4p_t WHERE v = $1', [marker])).rows[0].n));
+
+  it('a Parse refused mid-pipeline rolls back what ran before it in the same implicit transaction', async () => {
+    const o = await attack(px.port, async (s, msgs) => {
+      s.send(
+        Parse('', "insert into rt4p_t values (1, 'before-refused-parse')"), B('', ''), Exec(''),
+        Parse('', "select set_config('x.y', ssn, false) from app.users"), B('', ''), Exec(''),
+        Sync(),
+      );
+      await ready(s, msgs);
+    });
+    expectNoLeak(o.text);
+    expect(o.errors.map((e) => e.C)).toEqual(['42501']);
+    expect(await count('before-refused-parse')).toBe(0);
+  });
+
+  it('a simple query refused inside a transaction aborts it: COMMIT rolls back what ran before', async () => {
+    const o = await attack(px.port, async (s, msgs) => {
+      s.send(Q('begin'));
+      await ready(s, msgs);
+      s.send(Q("insert into rt4p_t values (2, 'before-refused-query')"));
+      await ready(s, msgs);
+      s.send(Q("select set_config('x.y', ssn, false) from app.users"));
+      await ready(s, msgs);
+      s.send(Q('commit'));
+      await ready(s, msgs);
+    });
+    expectNoLeak(o.text);
+    expect(o.errors.map((e) => e.C)).toEqual(['42501']);
+    // The ReadyForQuery after the refusal says the transaction failed, as after any error.
+    const statuses = o.msgs.filter((m) => m.type === 'Z').map((m) => String.fromCharCode(m.body[m.body.length - 1]));
+    expect(statuses).toEqual(['T', 'T', 'E', 'I']);
+    expect(await count('before-refused-query')).toBe(0);
+  });
+});
+
 describe('malformed messages', () => {
   it('a FunctionCall with a length of 4 (no body) ends the session with 08P01', async () => {
     const s = await login(px.port, USER, PASSWORD, DB);

@@ -61,6 +61,8 @@ class Entry {
   cancelled = false;
   /** A query's text (for the prepared statements and cursors it creates). */
   text = '';
+  /** A poison sent in place of a refused request: its error is answered with this refusal (see refuse). */
+  refusal: Refusal | undefined = undefined;
   constructor(readonly kind: Pending['kind']) {}
 }
 
@@ -522,10 +524,34 @@ export class Guard {
   /** The last client message was refused (it never reaches the server). */
   refused = false;
 
-  /** Answers a refused simple query (or FunctionCall) without involving the server. */
+  /**
+   * Refuses a simple query (or FunctionCall). The server gets a poison in its
+   * place, a query that fails to parse: it then fails the way the client is
+   * told, aborting an open transaction as any error would (statements before
+   * it must not commit as if nothing had failed). Its error is answered with
+   * the refusal, its ReadyForQuery passes.
+   */
   private refuseWhole(refusal: Refusal): void {
     this.refused = true;
-    this.pushInject(() => [errorMessage(refusal), readyForQuery(this.txStatus)]);
+    const entry = pending.query(NO_STATEMENTS, false, '') as unknown as Entry;
+    entry.refusal = refusal;
+    this.push(entry as unknown as Pending, POISON_QUERY);
+  }
+
+  /**
+   * Refuses an extended-protocol request (Parse, Execute): the server gets a
+   * poison in its place, a Describe of a portal that doesn't exist, so it
+   * skips to Sync and rolls back the pipeline's implicit transaction (or aborts
+   * the open one), as it would after an error of its own. Its error is answered
+   * with the refusal; the client's messages up to Sync are dropped.
+   */
+  private refuseRequest(refusal: Refusal): void {
+    this.refused = true;
+    const entry = pending.describe('P', POISON_PORTAL, true, undefined, undefined) as unknown as Entry;
+    entry.refusal = refusal;
+    this.push(entry as unknown as Pending, POISON_DESCRIBE);
+    this.skipUntilSync = true;
+    this.updateClientRules();
   }
 
   private onParse(msg: Buffer, text: string | undefined): void {
@@ -540,15 +566,7 @@ export class Guard {
       analysis = result.statements[0];
       for (const st of result.statements) refusal ??= gate.refusal(this.effective(st)) ?? this.encodingRefusal(this.effective(st));
     }
-    if (refusal) {
-      // Behave like a server-side error: report it in order, skip to Sync.
-      this.refused = true;
-      const error = errorMessage(refusal);
-      this.pushInject(() => [error]);
-      this.skipUntilSync = true;
-      this.updateClientRules();
-      return;
-    }
+    if (refusal) return this.refuseRequest(refusal);
     if (analysis) this.noteSent([analysis], false);
     // A Parse of a name already in use (confirmed or still on its way) may be
     // refused by the server: until it answers, which version runs is unknown.
@@ -681,14 +699,7 @@ export class Guard {
     const name = this.names.read(msg, at + 5, end);
     const portal = this.portal(name);
     const stale = portal && !this.forwarded ? this.rejudgePortal(portal) : undefined;
-    if (stale) {
-      // Like a refused Parse: reported in order, the rest skipped to Sync.
-      const error = errorMessage(stale);
-      this.pushInject(() => [error]);
-      this.skipUntilSync = true;
-      this.updateClientRules();
-      return;
-    }
+    if (stale) return this.refuseRequest(stale);
     // (A name read in another client encoding can't be written back: its rows go out as NULLs, see onHeadChanged.)
     if (portal && this.undescribed(portal) && !this.forwarded && !name.startsWith('\0')) {
       // The client never asked for the row shape, but masking needs the column
@@ -1096,9 +1107,11 @@ export class Guard {
   }
 
   private onError(msg: Buffer): void {
-    const analysis = this.currentAnalysis();
-    this.endResultSet();
     const head = this.fifo.peek();
+    // The poison of a refused request failed, as it must: the client gets the refusal.
+    const refusal = (head as unknown as Entry | undefined)?.refusal;
+    const analysis = refusal ? undefined : this.currentAnalysis();
+    this.endResultSet();
     this.endCopyIn();
     // A failed Query or FunctionCall is followed by its ReadyForQuery; nothing to skip.
     if (head?.kind !== 'query' && head?.kind !== 'function') {
@@ -1120,7 +1133,7 @@ export class Guard {
       }
       this.updateServerRules();
     }
-    this.pass(this.scrubbed(msg, analysis) ?? msg);
+    this.pass(refusal ? errorMessage(refusal) : this.scrubbed(msg, analysis) ?? msg);
   }
 
   private currentAnalysis(): StatementAnalysis | undefined {
@@ -1311,11 +1324,31 @@ function needsDescription(analysis: StatementAnalysis): boolean {
   return analysis.outputs === undefined || analysis.outputs.some((o) => o.sources.size > 0);
 }
 
+/** What the server gets in place of a refused simple query: it can only fail to parse. */
+const POISON_QUERY = (() => {
+  const text = Buffer.from('pgveil_refused_this_statement\0', 'utf8');
+  const b = Buffer.alloc(5 + text.length);
+  b[0] = 0x51;
+  b.writeUInt32BE(4 + text.length, 1);
+  text.copy(b, 5);
+  return b;
+})();
+
+/** A portal name no client uses: Describe of it can only fail (34000). */
+const POISON_PORTAL = '\x7fpgveil refused this request';
+
+/** What the server gets in place of a refused Parse or Execute. */
+const POISON_DESCRIBE = (() => {
+  const name = Buffer.from(`${POISON_PORTAL}\0`, 'utf8');
+  const b = Buffer.alloc(6 + name.length);
+  b[0] = 0x44;
+  b.writeUInt32BE(5 + name.length, 1);
+  b[5] = 0x50;
+  name.copy(b, 6);
+  return b;
+})();
+
 function errorMessage(refusal: Refusal): Buffer {
   return encodeErrorResponse({ severity: 'ERROR', code: '42501', message: refusal.message, detail: refusal.detail, hint: refusal.hint });
-}
-
-function readyForQuery(status: number): Buffer {
-  return Buffer.from([0x5a, 0, 0, 0, 5, status]);
 }
 
