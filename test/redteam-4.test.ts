@@ -464,6 +464,89 @@ describe('functions replaced after pgveil judged their callers', () => {
   });
 });
 
+describe('round 5: what masked values, notices and names still told', () => {
+  /** A DDL through pgveil as the analyst: pgveil reads its catalog again before the next statement. */
+  const refreshCatalog = async (n: string): Promise<void> => {
+    expect((await analystRun(`CREATE TABLE public.rt4_bump_${n} (x int)`)).code).toBeUndefined();
+  };
+
+  it('a derived value is masked NULLs included: CASE WHEN ssn LIKE \'1%\' THEN \'x\' END looks the same on every row', async () => {
+    const r = await analystRun("SELECT id, CASE WHEN ssn LIKE '1%' THEN 'x' END AS c FROM app.users ORDER BY id");
+    expectSafe(r);
+    if (r.code === undefined) {
+      const values = new Set(r.steps[0].rows.map((row) => JSON.stringify(row.c)));
+      expect([...values], 'one value for matching and non-matching rows').toHaveLength(1);
+    }
+  });
+
+  it('json_each(row_to_json(CASE … THEN u END)) is no fixed row count: refused', async () => {
+    const r = await analystRun("SELECT u.id, count(*) FROM app.users u, json_each(row_to_json(CASE WHEN u.ssn LIKE '1%' THEN u END)) j GROUP BY u.id");
+    expectRefused(r);
+  });
+
+  it('a statement that reads masked columns gets no notices, not even withheld ones (their number follows the values)', async () => {
+    const r = await analystRun("SELECT id, CASE WHEN ssn LIKE '1%' THEN to_tsquery('english', 'the') END FROM app.users ORDER BY id");
+    expectSafe(r);
+    expect(r.received.filter((x) => (x as { name?: string }).name === 'notice')).toEqual([]);
+  });
+
+  it('a SQLSTATE chosen by server code from a masked value is replaced (RAISE … USING ERRCODE = substr(ssn, …))', async () => {
+    expect((await analystRun(
+      "CREATE FUNCTION public.rt4_code(t text) RETURNS text LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'x' USING ERRCODE = substr(replace(t, '-', ''), 1, 5); END $$",
+    )).code).toBeUndefined();
+    const r = await analystRun('SELECT rt4_code(ssn) FROM app.users WHERE id = 1');
+    expectNoLeak(r.received);
+    expect(r.code).toBe('P0001');
+  });
+
+  it('a user function named unnest is not the built-in: its row count is a filter (refused)', async () => {
+    await adminQuery('CREATE SCHEMA IF NOT EXISTS rt4s');
+    await adminQuery('GRANT USAGE ON SCHEMA rt4s TO analyst');
+    await adminQuery("CREATE OR REPLACE FUNCTION rt4s.unnest(a text[]) RETURNS SETOF int LANGUAGE sql AS $$ select generate_series(1, substr(a[1], 1, 1)::int) $$");
+    await refreshCatalog('unnest');
+    const r = await analystRun('SELECT u.id, count(*) FROM app.users u, rt4s.unnest(ARRAY[u.ssn]) x GROUP BY u.id');
+    expectRefused(r);
+  });
+
+  it('crosstab (tablefunc) runs SQL given as text: refused', async () => {
+    await adminQuery('CREATE EXTENSION IF NOT EXISTS tablefunc SCHEMA rt4s');
+    await refreshCatalog('tablefunc');
+    const r = await analystRun("SELECT * FROM rt4s.crosstab('select id::text, ''a''::text, ssn from app.users order by 1') AS t(id text, a text)");
+    expectRefused(r);
+  });
+
+  it('a user-written operator runs its function: an operator over a function that reads ssn is refused', async () => {
+    await adminQuery("CREATE OR REPLACE FUNCTION public.rt4_opfn(i int) RETURNS text LANGUAGE sql AS $$ select ssn from app.users where id = i $$");
+    await adminQuery('CREATE OPERATOR public.### (RIGHTARG = int, FUNCTION = public.rt4_opfn)');
+    await refreshCatalog('operator');
+    const r = await analystRun('SELECT OPERATOR(public.###) 1 AS v');
+    expectRefused(r);
+  });
+
+  it('a function called by a name that is no plain identifier ("rt4-evil") is still followed', async () => {
+    await adminQuery('CREATE OR REPLACE FUNCTION public."rt4-evil"(i int) RETURNS text LANGUAGE sql AS $$ select ssn from app.users where id = i $$');
+    await adminQuery('CREATE OR REPLACE FUNCTION public.rt4_wrap(i int) RETURNS text LANGUAGE sql AS $$ select public."rt4-evil"(i) $$');
+    await refreshCatalog('quoted');
+    const r = await analystRun('SELECT rt4_wrap(1) AS v');
+    expectRefused(r);
+  });
+
+  it('a new schema-qualified function named like a column (created behind pgveil\'s back) is not trusted', async () => {
+    await adminQuery('CREATE SCHEMA IF NOT EXISTS rt4s');
+    await adminQuery('GRANT USAGE ON SCHEMA rt4s TO analyst');
+    await refreshCatalog('schema');
+    await adminQuery("CREATE OR REPLACE FUNCTION rt4s.name(i int) RETURNS text LANGUAGE sql AS $$ select ssn from app.users where id = i $$");
+    await adminQuery('GRANT EXECUTE ON FUNCTION rt4s.name(int) TO analyst');
+    const r = await analystRun('SELECT rt4s.name(1) AS v');
+    expectRefused(r);
+  });
+
+  it('pg_export_snapshot() under a CASE over a masked column is refused', async () => {
+    const r = await analystRun(['BEGIN', "SELECT count(CASE WHEN ssn LIKE '1%' THEN pg_export_snapshot() END) FROM app.users", 'ROLLBACK']);
+    expectRefused(r);
+  });
+});
+
 describe('control-dependent side effects', () => {
   it('count(CASE WHEN g <= salary/100 THEN nextval(…) END): refused, and the sequence does not count the salary', async () => {
     await adminQuery("SELECT setval('public.rt4_seq', 1, false)");

@@ -53,10 +53,14 @@ export async function loadCatalog(config: pg.ClientConfig): Promise<CatalogSnaps
          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang
         WHERE n.nspname NOT IN ${SYSTEM_SCHEMAS}`,
     );
-    const ops = await client.query<{ name: string }>(
-      `SELECT DISTINCT o.oprname AS name FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
-        WHERE n.nspname NOT IN ${SYSTEM_SCHEMAS}`,
+    // Operators backed by server code a user wrote (not C or internal, like built-ins and extensions).
+    const ops = await client.query<{ name: string; fn: string }>(
+      `SELECT DISTINCT o.oprname AS name, p.proname AS fn
+         FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
+         JOIN pg_proc p ON p.oid = o.oprcode JOIN pg_language l ON l.oid = p.prolang
+        WHERE n.nspname NOT IN ${SYSTEM_SCHEMAS} AND l.lanname NOT IN ('c', 'internal')`,
     );
+    const allFunctions = await client.query<{ name: string }>(`SELECT DISTINCT lower(proname) AS name FROM pg_proc`);
     const qfns = await client.query<{ oid: number }>(
       `SELECT p.oid::int4 AS oid FROM pg_proc p WHERE p.proname = ANY($1)`,
       [['query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema', 'table_to_xml', 'table_to_xmlschema', 'table_to_xml_and_xmlschema',
@@ -118,7 +122,9 @@ export async function loadCatalog(config: pg.ClientConfig): Promise<CatalogSnaps
       memberships: Object.fromEntries(roles.rows.map((r) => [r.name, r.member_of])),
       functions: fns.rows,
       domainBase: Object.fromEntries(domains.rows.map((d) => [d.oid, d.base])),
-      operators: ops.rows.map((o) => o.name),
+      operators: [...new Set(ops.rows.map((o) => o.name))],
+      operatorFunctions: ops.rows.reduce<Record<string, string[]>>((m, o) => ((m[o.name] ??= []).push(o.fn), m), {}),
+      functionNames: allFunctions.rows.map((f) => f.name),
       queryStringFunctionOids: qfns.rows.map((f) => f.oid),
       setReturning: srfs.rows.map((f) => f.name),
       knownWords: words.rows.map((r) => r.w),

@@ -41,8 +41,12 @@ export interface CatalogData {
   functions: FunctionInfo[];
   /** Domain type OID → its base type OID. */
   domainBase: Record<number, number>;
-  /** Names of operators defined outside the system schemas (backed by user functions). */
+  /** Names of operators defined outside the system schemas and backed by user-written functions (SQL, PL/pgSQL...). */
   operators?: string[];
+  /** Operator name → names of the functions behind it (for `operators`). */
+  operatorFunctions?: Record<string, string[]>;
+  /** Lower-cased names of every function, built-in or not, when the snapshot was read. */
+  functionNames?: string[];
   /** OIDs of built-in functions that run SQL given as text (refused on the fast path). */
   queryStringFunctionOids?: number[];
   /** Names of every set-returning function, built-in or not. */
@@ -96,6 +100,19 @@ export class CatalogSnapshot {
 
   private operatorSet: Set<string> | undefined;
   private srfSet: Set<string> | undefined;
+  private functionNameSet: Set<string> | undefined;
+
+  /** Every function name (lower case) when read; undefined when the snapshot doesn't carry them. */
+  functionNames(): ReadonlySet<string> | undefined {
+    if (!this.data.functionNames) return undefined;
+    this.functionNameSet ??= new Set(this.data.functionNames);
+    return this.functionNameSet;
+  }
+
+  /** The functions behind a user-written operator. */
+  operatorFunctions(op: string): string[] {
+    return this.data.operatorFunctions?.[op] ?? [];
+  }
 
   setReturning(): Set<string> {
     this.srfSet ??= new Set(this.data.setReturning ?? []);

@@ -5,7 +5,7 @@
  * refusal. Every decision passes through `record`, where the audit log plugs in.
  */
 import type { CatalogSnapshot } from '../catalog/snapshot.js';
-import { compileMask, compileTextMask, type MaskSpec } from '../masking/index.js';
+import { compileMask, compileTextMask, maskingNulls, type MaskSpec } from '../masking/index.js';
 import {
   decide,
   decideFilter,
@@ -76,7 +76,11 @@ export class PolicyGate implements Gate {
   refusal(analysis: StatementAnalysis): Refusal | undefined {
     const catalog = this.ctx.catalog();
     if (!catalog) {
-      if (analysis.relations.length || analysis.unresolved.length || analysis.kind === 'fetch' || analysis.kind === 'execute') {
+      // Without a catalog nothing says what a function runs or what DDL changes.
+      if (
+        analysis.relations.length || analysis.unresolved.length || analysis.kind === 'fetch' || analysis.kind === 'execute' ||
+        analysis.callsFunctions || analysis.kind === 'ddl' || analysis.nodeType === 'DoStmt' || analysis.nodeType === 'CallStmt'
+      ) {
         return this.refuse(analysis, {
           message: 'pgveil cannot read the database catalog right now, so statements that read tables are refused',
           hint: 'Try again shortly; an operator should check pgveil\'s catalog connection.',
@@ -174,10 +178,11 @@ export class PolicyGate implements Gate {
       }
       masks = true;
       const spec: MaskSpec = decision.action === 'mask' ? decision.mask : { kind: 'null' };
-      rewrites.push(compileMask(spec, catalog ? catalog.baseType(field.typeOid) : field.typeOid, field.format, {
+      const fn = compileMask(spec, catalog ? catalog.baseType(field.typeOid) : field.typeOid, field.format, {
         hashKey: this.ctx.hashKey(),
         typeModifier: field.typeModifier,
-      }));
+      });
+      rewrites.push(isDerived(decision) ? maskingNulls(fn) : fn);
       events.push({ name: field.name, action: decision.action, reason: decision.reason });
     });
     const event: GateEvent | undefined = events.length ? { kind: 'result', statement: analysis?.nodeType ?? 'unknown', columns: events } : undefined;
@@ -211,8 +216,10 @@ export class PolicyGate implements Gate {
       } else if (spec.kind !== 'redact' && spec.kind !== 'null') {
         typeOid = TEXT_OID;
       }
-      rewrites.push(compileTextMask(spec, typeOid, { hashKey: this.ctx.hashKey() }));
-      byteRewrites.push(compileMask(spec, typeOid, 0, { hashKey: this.ctx.hashKey() }));
+      const text = compileTextMask(spec, typeOid, { hashKey: this.ctx.hashKey() });
+      const bytes = compileMask(spec, typeOid, 0, { hashKey: this.ctx.hashKey() });
+      rewrites.push(isDerived(decision) ? maskingNulls(text) : text);
+      byteRewrites.push(isDerived(decision) ? maskingNulls(bytes) : bytes);
     }
     return { rewrites, byteRewrites, masks: masks || fallback !== null, fallback, byteFallback: fallback ? () => null : null };
   }
@@ -404,6 +411,11 @@ function wireSources(catalog: CatalogSnapshot, field: FieldDescription): Set<Col
   const cols = new LineageContext(catalog).relationColumns(rel);
   const idx = rel.columns.findIndex((c) => c.attnum === field.attnum);
   return new Set(idx >= 0 ? cols[idx]?.sources ?? [] : []);
+}
+
+/** A derived value's mask covers its NULLs too (see maskingNulls). */
+function isDerived(decision: Decision): boolean {
+  return decision.action === 'mask' && decision.derived === true;
 }
 
 function unionOf(sets: Set<ColumnKey>[]): Set<ColumnKey> {

@@ -409,7 +409,8 @@ export function vocabulary(catalog: CatalogSnapshot, policy: Policy): Vocabulary
   // Functions that may change client_encoding or standard_conforming_strings need the full analysis too.
   for (const n of readingFunctions(catalog)) names.add(n);
   const words = new Set(ALWAYS_ANALYZE);
-  const others: string[] = [];
+  // User-written operators run code the screen can't see: statements that may use one are analyzed.
+  const others: string[] = [...catalog.operatorNames()];
   for (const n of names) {
     if (/^[a-z_][a-z0-9_$]*$/.test(n)) words.add(n);
     else {

@@ -63,7 +63,20 @@ import {
 
 /** Wire format code of a result column: 0 text, 1 binary. */
 export type FieldFormat = 0 | 1;
-export type MaskFn = ((raw: Buffer) => Buffer | null) & { readonly into?: MaskInto };
+/** `nulls`: NULL fields get the mask too (called with an empty value); otherwise NULL stays NULL. */
+export type MaskFn = ((raw: Buffer) => Buffer | null) & { readonly into?: MaskInto; readonly nulls?: boolean };
+
+/**
+ * The mask of a derived value, NULLs included: whether CASE WHEN ssn LIKE '5%'
+ * THEN 'x' END is NULL tells about ssn, so NULL must look like any other value.
+ * (Derived values get constant masks: the output doesn't depend on the input.)
+ */
+export function maskingNulls<F extends ((value: never) => unknown) & { readonly into?: MaskInto }>(fn: F): F & { readonly nulls: true } {
+  const wrapped = ((value: never) => fn(value)) as unknown as F & { nulls: true; into?: MaskInto };
+  if (fn.into) wrapped.into = fn.into;
+  wrapped.nulls = true;
+  return wrapped;
+}
 
 /**
  * The same mask writing straight into the output (the hot path of masked

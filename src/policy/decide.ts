@@ -98,7 +98,8 @@ interface DecisionBase {
 }
 export type Decision =
   | (DecisionBase & { readonly action: 'raw' })
-  | (DecisionBase & { readonly action: 'mask'; readonly mask: MaskSpec })
+  /** derived: the value of an expression over masked columns (its mask is a constant, NULLs included: whether an expression is NULL tells about its inputs). */
+  | (DecisionBase & { readonly action: 'mask'; readonly mask: MaskSpec; readonly derived?: boolean })
   | (DecisionBase & { readonly action: 'refuse' });
 
 export interface DecideInput {
@@ -288,6 +289,7 @@ export function decide(input: DecideInput): Decision {
   return {
     action: 'mask',
     mask,
+    derived: true,
     filter,
     source: strictest.source,
     sources,

@@ -15,6 +15,7 @@ import type { OutputArena } from '../wire/arena.js';
 import { Rule, ruleTable, type RuleTable } from '../wire/framer.js';
 import { Queue } from '../util/queue.js';
 import { decodeErrorFields, encodeErrorResponse } from '../wire/messages.js';
+import { POSTGRES_SQLSTATES } from '../wire/sqlstates.js';
 import {
   RowDescriptionMemo,
   rewriteCopyRow,
@@ -647,10 +648,9 @@ export class Guard {
 
   /** rejudge for whatever version of its statement a portal may run. */
   private rejudgePortal(portal: Portal): Refusal | undefined {
-    const confirmed = this.statements.get(portal.statementName);
-    const refusal = this.rejudge(portal.candidate);
+    const refusal = this.rejudge(portal.candidate ?? this.statements.get(portal.statementName));
     if (refusal || !portal.ambiguous) return refusal;
-    return this.rejudge(portal.candidate?.shadows) ?? this.rejudge(confirmed);
+    return this.rejudge(portal.candidate?.shadows) ?? this.rejudge(this.statements.get(portal.statementName));
   }
 
   /** rejudge for the prepared statement or cursor an SQL EXECUTE / FETCH names. */
@@ -919,7 +919,11 @@ export class Guard {
       case 0x45 /* E ErrorResponse */:
         return this.onError(msg);
       case 0x4e /* N NoticeResponse */:
-        return this.pass(this.scrubbed(msg, this.currentAnalysis()) ?? msg);
+        // A statement that reads masked columns keeps its notices to itself:
+        // even withheld, how many arrive and between which rows can follow
+        // the values (a CASE over ssn that makes to_tsquery warn).
+        if (this.scrubbed(msg, this.currentAnalysis())) return;
+        return this.pass(msg);
       case 0x48 /* H CopyOutResponse */:
         this.onCopyOut(msg);
         return;
@@ -1154,10 +1158,12 @@ export class Guard {
     if (!this.scrubSticky) return undefined;
     const f = decodeErrorFields(msg);
     const severity = (f.get('V') ?? f.get('S') ?? 'ERROR') as 'ERROR';
+    // Server code can raise any code (RAISE … USING ERRCODE = substr(ssn, 1, 5)): only PostgreSQL's own are kept.
+    const code = f.get('C') ?? 'XX000';
     return encodeErrorResponse(
       {
         severity,
-        code: f.get('C') ?? 'XX000',
+        code: POSTGRES_SQLSTATES.has(code) ? code : 'P0001',
         message: 'message withheld by pgveil: the statement reads masked columns',
         hint: 'The SQLSTATE is kept; the text could contain masked values.',
       },

@@ -62,6 +62,8 @@ export interface StatementAnalysis {
   endsTransaction?: boolean;
   /** Names whose meaning it defines or changes (see definedNames): the session taints them until they are committed. */
   defines?: string[];
+  /** It calls a function or user-written operator (without a catalog, what that runs is unknown). */
+  callsFunctions?: boolean;
 }
 
 export type AnalysisResult =
@@ -233,6 +235,7 @@ export function analyzeStatement(node: Node, catalog: CatalogSnapshot): Statemen
       relations: [...ctx.relations],
       unresolved: [...ctx.unresolved],
       shapeUncertain: ctx.shapeUncertain,
+      ...(ctx.callsFunctions ? { callsFunctions: true } : {}),
     };
   };
 

@@ -86,6 +86,7 @@ export const SIDE_CHANNEL_FUNCTIONS = new Set([
   'pg_advisory_unlock', 'pg_advisory_unlock_shared',
   // Timing, and session or database state a later statement reads back (random() after setseed, a sequence's last_value).
   'pg_sleep', 'pg_sleep_for', 'pg_sleep_until', 'setseed', 'setval', 'nextval', 'txid_current',
+  'pg_current_xact_id', 'pg_export_snapshot',
   'raise_notice',
 ]);
 
@@ -116,6 +117,8 @@ export const QUERY_STRING_FUNCTIONS = new Set([
   'table_to_xml_and_xmlschema', 'schema_to_xml', 'schema_to_xmlschema', 'schema_to_xml_and_xmlschema',
   'database_to_xml', 'database_to_xmlschema', 'database_to_xml_and_xmlschema', 'cursor_to_xml', 'cursor_to_xmlschema',
   'ts_stat', 'ts_rewrite', 'dblink', 'dblink_exec',
+  // Extensions a database owner may install (tablefunc and xml2 are trusted ones): they run SQL given as text.
+  'crosstab', 'crosstab2', 'crosstab3', 'crosstab4', 'connectby', 'xpath_table',
 ]);
 
 export const SYSTEM_LEAK_RELATIONS = new Set(['pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_stat_statements', 'pg_stat_activity', 'pg_statistic', 'pg_statistic_ext_data']);
@@ -148,6 +151,8 @@ export class LineageContext {
   private readonly sideEffects: string[] = [];
   /** Every column source a column reference of the statement resolved to. */
   private readonly read = new Set<ColumnKey>();
+  /** It calls a function (any notation): without a catalog, nothing can say what that runs. */
+  callsFunctions = false;
 
   constructor(readonly catalog: CatalogSnapshot) {}
 
@@ -613,7 +618,7 @@ export class LineageContext {
       const sources = new Set(arg.sources);
       addAll(sources, this.expr(ind.indirection, scope).sources);
       // (x).f is also f(x) when x has no field f: a function call in disguise.
-      for (const name of path) this.call([name], sources, undefined);
+      for (const name of path) this.call([name], sources, undefined, 'attribute');
       return { sources, direct: false };
     }
     if (n.SubLink) {
@@ -634,7 +639,9 @@ export class LineageContext {
         const wd = (over.WindowDef as Node | undefined) ?? over;
         this.filter('window PARTITION BY / ORDER BY', [wd.partitionClause, wd.orderClause], scope);
       }
-      this.call(names, args.sources, fc.args);
+      // f(u) with u a row and f one of its columns is the field u.f (functional notation).
+      const fcArgs = (fc.args as Node[] | undefined) ?? [];
+      this.call(names, args.sources, fc.args, names.length === 1 && fcArgs.length === 1 && this.isWholeRow(fcArgs[0], scope) ? 'attribute' : 'call');
       return { sources: args.sources, direct: false };
     }
     if (n.A_Expr) {
@@ -642,7 +649,12 @@ export class LineageContext {
       const res = this.expr([ax.lexpr, ax.rexpr], scope);
       const opName = ((ax.name as Node[] | undefined) ?? []).map(strOf);
       const op = opName[opName.length - 1];
-      if (op && this.catalog.operatorNames().has(op)) this.hazard('copy', `operator ${op}`, res.sources);
+      if (op && this.catalog.operatorNames().has(op)) {
+        // A user-written operator runs its function: judged like a call of it.
+        this.hazard('copy', `operator ${op}`, res.sources);
+        this.callsFunctions = true;
+        for (const fn of this.catalog.operatorFunctions(op)) this.userFunction([fn], res.sources, undefined);
+      }
       return { sources: res.sources, direct: false };
     }
     if (n.RangeSubselect || n.SelectStmt) {
@@ -693,12 +705,12 @@ export class LineageContext {
         // u.f where u has no column f: PostgreSQL reads it as the call f(u)
         // (u.row_to_json is row_to_json(u)): the whole row goes in.
         const sources = unionAll(items.flatMap((i) => i.columns.map((c) => c.sources)));
-        this.call([colName], sources, undefined);
+        this.call([colName], sources, undefined, 'attribute');
         return found(sources, false);
       }
     }
     if (opaqueSources) {
-      if (names.length > 1) this.call([colName], opaqueSources, undefined);
+      if (names.length > 1) this.call([colName], opaqueSources, undefined, 'attribute');
       return { sources: opaqueSources, direct: false };
     }
     if (names.length > 1) {
@@ -706,7 +718,7 @@ export class LineageContext {
       // can't place: it may carry anything in reach.
       const sources = new Set<ColumnKey>();
       for (let s: Scope | undefined = scope; s; s = s.parent) for (const i of s.items) for (const c of i.columns) addAll(sources, c.sources);
-      this.call([colName], sources, undefined);
+      this.call([colName], sources, undefined, 'attribute');
       return { sources, direct: false };
     }
     // Nothing by that name: it may belong to an item whose columns we can't list.
@@ -741,6 +753,8 @@ export class LineageContext {
     const names = ((fc.funcname as Node[] | undefined) ?? []).map(strOf);
     const fname = names[names.length - 1] ?? '';
     const args = (fc.args as Node[] | undefined) ?? [];
+    // The built-ins only: a user function of the same name (in another schema) can return any rows.
+    if (!this.builtin(names)) return false;
     if (fname === 'unnest') {
       return args.length > 0 && args.every((a) => {
         const elements = ((a.A_ArrayExpr as Node | undefined)?.elements as Node[] | undefined);
@@ -749,17 +763,27 @@ export class LineageContext {
     }
     if (/^jsonb?_each(_text)?$/.test(fname) && args.length === 1) {
       const inner = args[0].FuncCall as Node | undefined;
-      const innerName = ((inner?.funcname as Node[] | undefined) ?? []).map(strOf).pop();
+      const innerNames = ((inner?.funcname as Node[] | undefined) ?? []).map(strOf);
+      const innerName = innerNames.length && this.builtin(innerNames) ? innerNames[innerNames.length - 1] : undefined;
       const innerArgs = (inner?.args as Node[] | undefined) ?? [];
-      // row_to_json takes a row only.
-      if (innerName === 'row_to_json') return true;
-      if ((innerName === 'to_jsonb' || innerName === 'to_json') && innerArgs.length === 1) {
-        const fields = ((innerArgs[0].ColumnRef as Node | undefined)?.fields as Node[] | undefined) ?? [];
-        if (fields.length > 0 && fields[fields.length - 1].A_Star) return true;
-        return fields.length === 1 && Boolean(fields[0].String) && this.wholeRowItem(strOf(fields[0]), scope) !== undefined;
-      }
+      // Over a row of a FROM item only: a json value, or an expression that may
+      // be NULL (row_to_json(CASE WHEN ssn LIKE '5%' THEN u END)), has no fixed keys.
+      if ((innerName === 'row_to_json' || innerName === 'to_jsonb' || innerName === 'to_json') && innerArgs.length >= 1) return this.isWholeRow(innerArgs[0], scope);
     }
     return false;
+  }
+
+  /** A whole-row reference: t.* or a bare name that means a FROM item (not a column). */
+  private isWholeRow(node: Node, scope: Scope): boolean {
+    const fields = ((node.ColumnRef as Node | undefined)?.fields as Node[] | undefined) ?? [];
+    if (fields.length > 0 && fields[fields.length - 1].A_Star) return true;
+    return fields.length === 1 && Boolean(fields[0].String) && this.wholeRowItem(strOf(fields[0]), scope) !== undefined;
+  }
+
+  /** A call by this name can only mean the built-in: unqualified or pg_catalog, and no user function has the name. */
+  private builtin(names: string[]): boolean {
+    if (names.length > 2 || (names.length === 2 && names[0] !== 'pg_catalog')) return false;
+    return this.catalog.functions(names[names.length - 1]).length === 0;
   }
 
   /** An element of ARRAY[...] that can't be an array: a constant, or a table column of a scalar built-in type. */
@@ -806,15 +830,24 @@ export class LineageContext {
   }
 
   /** A function call (names: its possibly qualified name), in any notation. */
-  private call(names: string[], argSources: Set<ColumnKey>, args: unknown): void {
+  /**
+   * A function call (names: its possibly qualified name), in any notation.
+   * `attribute`: written x.f, (x).f, or f(x) over a row x, where f may as well
+   * be a field of x: then a name that is some column's is no unknown function.
+   */
+  private call(names: string[], argSources: Set<ColumnKey>, args: unknown, notation: 'call' | 'attribute' = 'call'): void {
     const fname = names[names.length - 1] ?? '';
     if (SIDE_CHANNEL_FUNCTIONS.has(fname) || fname.startsWith('lo_') || fname.startsWith('dblink')) {
       this.hazard('copy', `${fname}()`, argSources);
       this.sideEffects.push(`${fname}()`);
     }
     if (isStatisticsName(fname)) this.hazard('system', `${fname}()`, new Set([`system:${fname}`]));
-    const known = this.catalog.knownWords;
-    if (known && !known.has(fname.toLowerCase()) && this.catalog.functions(fname).length === 0) {
+    this.callsFunctions = true;
+    const lowered = fname.toLowerCase();
+    const functions = this.catalog.functionNames();
+    const words = this.catalog.knownWords;
+    const knownName = functions ? functions.has(lowered) || (notation === 'attribute' && words?.has(lowered) === true) : words?.has(lowered) ?? true;
+    if (!knownName && this.catalog.functions(fname).length === 0) {
       // Created since the catalog was read, possibly in the client's own open
       // transaction or earlier in its pipeline, where pgveil's catalog
       // connection can't see it: its body can't be checked (fail closed).
@@ -889,7 +922,7 @@ export class LineageContext {
     // Functions it calls read what their bodies read.
     for (const fn of this.catalog.data.functions) {
       const key = `${fn.schema}.${fn.name}`;
-      if (!words.has(fn.name.toLowerCase()) || visiting.has(key) || fn.language === 'c' || fn.language === 'internal') continue;
+      if (!namesIn(fn.name, words, lower) || visiting.has(key) || fn.language === 'c' || fn.language === 'internal') continue;
       visiting.add(key);
       addAll(sources, this.codeReads(fn.body, fn.language, visiting));
     }
@@ -918,9 +951,10 @@ export class LineageContext {
     if (language !== 'sql' && language !== 'plpgsql') return true;
     const words = new Set(body.toLowerCase().match(/[a-z_][a-z0-9_$]*/g) ?? []);
     if (SIDE_EFFECT_WORDS.some((w) => words.has(w)) || [...words].some((w) => w.startsWith('lo_') || w.startsWith('dblink'))) return true;
+    const lower = body.toLowerCase();
     for (const fn of this.catalog.data.functions) {
       const key = `${fn.schema}.${fn.name}`;
-      if (!words.has(fn.name.toLowerCase()) || visiting.has(key) || fn.language === 'c' || fn.language === 'internal') continue;
+      if (!namesIn(fn.name, words, lower) || visiting.has(key) || fn.language === 'c' || fn.language === 'internal') continue;
       visiting.add(key);
       if (this.sideEffectsOf(fn.body, fn.language, visiting)) return true;
     }
@@ -1024,6 +1058,16 @@ function outputReferences(node: unknown, outputs: RangeColumn[]): Set<ColumnKey>
   };
   visit(node, true);
   return sources;
+}
+
+/**
+ * Whether code (its words, and its lower-cased text) may name `name`: as a
+ * word, or, for a name that isn't a plain identifier ("a-b", "2x", non-ASCII),
+ * anywhere in the text.
+ */
+function namesIn(name: string, words: Set<string>, lower: string): boolean {
+  const n = name.toLowerCase();
+  return /^[a-z_][a-z0-9_$]*$/.test(n) ? words.has(n) : lower.includes(n);
 }
 
 /** How many columns each CTE has and how many sources each carries: equal shapes = nothing grew. */

@@ -133,8 +133,14 @@ export function rewriteDataRow(src: Buffer, start: number, rewrites: readonly Fi
         replaced[i] = masked;
         bound += 4 + (masked === null ? 0 : masked.length);
       }
+    } else if (fn && fn.nulls) {
+      // A derived value's NULL looks like any other of its values.
+      const masked = fn(EMPTY);
+      modes[i] = OUT;
+      replaced[i] = masked;
+      bound += 4 + (masked === null ? 0 : masked.length);
     } else {
-      // NULL stays NULL: it carries nothing.
+      // A column's own NULL stays NULL.
       modes[i] = KEEP;
       bound += 4 + body;
     }
@@ -191,12 +197,14 @@ export interface CopyTextFormat {
 }
 
 /** Per-column rewrite of a COPY text/csv field value; returns null for SQL NULL. */
-export type CopyFieldRewrite = ((value: string) => string | null) | null;
+/** `nulls`: NULL fields get the mask too (see maskingNulls). */
+export type CopyFieldRewrite = (((value: string) => string | null) & { readonly nulls?: boolean }) | null;
 
 /** Per-column rewrite of a COPY text field's bytes (unescaped); null result = SQL NULL. */
 export type CopyByteRewrite = FieldRewrite;
 
 const NULL_MARKER = Buffer.from('\\N');
+const EMPTY = Buffer.alloc(0);
 
 /**
  * Rewrites CopyData rows (PostgreSQL sends one row per message in COPY TO) of
@@ -249,8 +257,17 @@ export class CopyTextRewriter {
       bounds[2 * k] = fieldStart;
       bounds[2 * k + 1] = fieldEnd;
       const fn = masks[k];
-      if (!fn || (fieldEnd - fieldStart === 2 && src[fieldStart] === 0x5c && src[fieldStart + 1] === 0x4e /* \N: NULL stays NULL */)) {
+      const isNull = fieldEnd - fieldStart === 2 && src[fieldStart] === 0x5c && src[fieldStart + 1] === 0x4e; /* \N */
+      if (!fn || (isNull && !fn.nulls)) {
+        // A column's own NULL stays NULL.
         modes[k] = KEEP;
+      } else if (isNull) {
+        // A derived value's NULL looks like any other of its values.
+        const masked = fn(EMPTY);
+        const field = masked === null ? NULL_MARKER : escapeCopyText(masked, 0, masked.length, delimiter) ?? masked;
+        modes[k] = OUT;
+        replaced[k] = field;
+        bound += field.length;
       } else if (fn.into && this.backslashFrom(src, fieldStart) >= fieldEnd) {
         modes[k] = INTO;
         // Room to escape what the mask wrote, should it need that (at most doubles it).
@@ -370,7 +387,7 @@ export function rewriteCopyRow(message: Buffer, fmt: CopyTextFormat, rewrites: r
       out.push(f.raw);
       continue;
     }
-    const value = f.isNull ? null : fn(f.value);
+    const value = f.isNull && !fn.nulls ? null : fn(f.isNull ? '' : f.value);
     out.push(value === null ? fmt.null : fmt.format === 'csv' ? csvQuote(value, fmt) : textEscape(value, fmt.delimiter));
   }
   const body = Buffer.from(out.join(fmt.delimiter) + newline, 'utf8');
