@@ -541,6 +541,26 @@ describe('round 5: what masked values, notices and names still told', () => {
     expectRefused(r);
   });
 
+  it('a function in the session\'s temporary schema (pg_temp.f) is followed like any other: its side effect is refused', async () => {
+    await truncateStash();
+    const r = await analystRun([
+      "CREATE FUNCTION pg_temp.rt4_tmp(text) RETURNS bool LANGUAGE sql AS $$ insert into public.rt4_stash values ($1) returning true $$",
+      'SELECT pg_temp.rt4_tmp(ssn) FROM app.users',
+    ]);
+    expectRefused(r);
+    expectNoLeak(await stash(), 'rt4_stash');
+  });
+
+  it('a view created behind pgveil\'s back right after it read its catalog (no re-read within a second) is not passed raw', async () => {
+    await refreshCatalog('race');
+    // The next statement reads the catalog again; the view comes right after.
+    expect((await analystRun('SELECT 1')).code).toBeUndefined();
+    await adminQuery('CREATE VIEW public.rt4_race AS SELECT id, ssn AS s FROM app.users');
+    await adminQuery('GRANT SELECT ON public.rt4_race TO analyst');
+    const r = await analystRun("SELECT s || '' AS v FROM public.rt4_race");
+    expectSafe(r);
+  });
+
   it('pg_export_snapshot() under a CASE over a masked column is refused', async () => {
     const r = await analystRun(['BEGIN', "SELECT count(CASE WHEN ssn LIKE '1%' THEN pg_export_snapshot() END) FROM app.users", 'ROLLBACK']);
     expectRefused(r);

@@ -55,6 +55,11 @@ export interface CatalogData {
   knownWords?: string[];
 }
 
+/** Whether a schema as written is `actual`: pg_temp is the session's own temporary schema, pg_temp_N (any of them may be it). */
+export function sameSchema(written: string, actual: string): boolean {
+  return written === actual || (written === 'pg_temp' && actual.startsWith('pg_temp_'));
+}
+
 export class CatalogSnapshot {
   readonly loadedAt: Date;
   private readonly byOid = new Map<number, RelationInfo>();
@@ -91,7 +96,7 @@ export class CatalogSnapshot {
    */
   resolve(schema: string | undefined, name: string): RelationInfo[] {
     const all = this.byName.get(name) ?? [];
-    return schema === undefined ? all : all.filter((r) => r.schema === schema);
+    return schema === undefined ? all : all.filter((r) => sameSchema(schema, r.schema));
   }
 
   functions(name: string): FunctionInfo[] {

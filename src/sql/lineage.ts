@@ -9,7 +9,7 @@
  * references generically, so a new expression form can only make a result
  * "derived" (masked), never raw.
  */
-import type { CatalogSnapshot, RelationInfo } from '../catalog/snapshot.js';
+import { sameSchema, type CatalogSnapshot, type RelationInfo } from '../catalog/snapshot.js';
 
 /**
  * "relOid:attnum" of a table column. Columns of views ride along too: a value
@@ -510,7 +510,9 @@ export class LineageContext {
     const candidates = this.catalog.resolve(schema, name);
     if (candidates.length === 0) {
       this.unresolved.add(schema ? `${schema}.${name}` : name);
-      return { ...aliased(alias, name, []), opaque: true };
+      // A relation the catalog doesn't know yet (a session reads it again
+      // first, unless it just did): its columns may carry anything.
+      return { ...aliased(alias, name, []), columns: [{ name: '*', sources: new Set(['opaque:unresolved']), direct: false }], opaque: true, uncertain: true };
     }
     // Unqualified names may mean any schema's relation (search_path can change):
     // merge the candidates' columns by name.
@@ -871,7 +873,7 @@ export class LineageContext {
       return;
     }
     for (const fn of this.catalog.functions(fname)) {
-      if (schema && fn.schema !== schema) continue;
+      if (schema && !sameSchema(schema, fn.schema)) continue;
       // C functions come from extensions a superuser installed; they are trusted like built-ins.
       if (fn.language === 'c' || fn.language === 'internal') continue;
       const read = this.codeReads(fn.body, fn.language);
