@@ -355,6 +355,7 @@ describe('side effects two functions deep', () => {
 
   it('rt4_nout → rt4_nin → pg_notify: no raw payload, for the session itself (LISTEN) or another listener', async () => {
     const listener = new pg.Client(admin());
+    listener.on('error', () => undefined);
     const payloads: pg.Notification[] = [];
     listener.on('notification', (n) => payloads.push(n));
     await listener.connect();
@@ -430,8 +431,9 @@ describe('functions replaced after pgveil judged their callers', () => {
     // Created through pgveil, which then reads its catalog again before the next statement.
     expect((await analystRun(harmless('rt4_prep'))).code).toBeUndefined();
     const client = new pg.Client(analyst(px.port));
-    await client.connect();
     const received: unknown[] = [];
+    client.on('error', (e) => received.push(e));
+    await client.connect();
     let code: string | undefined;
     try {
       const statement = { name: 'rt4_prep_s', text: 'SELECT rt4_prep(ssn) AS v FROM app.users' };
