@@ -22,7 +22,16 @@ export async function loadCatalog(config: pg.ClientConfig): Promise<CatalogSnaps
     const rels = await client.query<{ oid: number; schema: string; name: string; relkind: string; viewdef: string | null; code: boolean }>(
       `SELECT c.oid::int4 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind,
               c.relhastriggers OR c.relhasrules AS code,
-              CASE WHEN c.relkind IN ('v','m') THEN pg_get_viewdef(c.oid) END AS viewdef
+              -- A view someone holds (or waits for) an exclusive lock on would make
+              -- pg_get_viewdef wait and the whole read fail: anyone could make the
+              -- catalog unavailable. Its definition is left empty instead, which
+              -- the analysis reads as a view it can't follow (fail closed).
+              CASE WHEN c.relkind IN ('v','m') THEN
+                CASE WHEN EXISTS (SELECT 1 FROM pg_locks l
+                                   WHERE l.locktype = 'relation' AND l.relation = c.oid AND l.mode = 'AccessExclusiveLock'
+                                     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))
+                     THEN '' ELSE pg_get_viewdef(c.oid) END
+              END AS viewdef
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relkind IN ('r','v','m','p','f') AND n.nspname NOT IN ${SYSTEM_SCHEMAS}`,
     );
