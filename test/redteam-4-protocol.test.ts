@@ -301,6 +301,24 @@ describe('a refusal fails on the server too (no partial commits)', () => {
     expect(await count('before-refused-parse')).toBe(0);
   });
 
+  it('the poison can\'t succeed: a refusal is an error even when the client named things like pgveil\'s poison', async () => {
+    const o = await attack(px.port, async (s, msgs) => {
+      // In a transaction, so the portal outlives the Sync.
+      s.send(Q('begin'));
+      await ready(s, msgs);
+      s.send(Parse('\x7fpgveil refused', 'select 1'), Parse('\x7fpgveil refused this request', 'select 1'), B('\x7fpgveil refused this request', '\x7fpgveil refused this request'), Sync());
+      await ready(s, msgs);
+      s.send(Parse('', "select set_config('x.y', ssn, false) from app.users"), B('', ''), Exec(''), Sync());
+      await ready(s, msgs);
+      s.send(Q('rollback'));
+      await ready(s, msgs);
+    });
+    expectNoLeak(o.text);
+    expect(o.errors.map((e) => e.C)).toEqual(['42501']);
+    const statuses = o.msgs.filter((m) => m.type === 'Z').map((m) => String.fromCharCode(m.body[m.body.length - 1]));
+    expect(statuses).toEqual(['T', 'T', 'E', 'I']);
+  });
+
   it('a simple query refused inside a transaction aborts it: COMMIT rolls back what ran before', async () => {
     const o = await attack(px.port, async (s, msgs) => {
       s.send(Q('begin'));

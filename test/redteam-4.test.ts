@@ -426,6 +426,41 @@ describe('functions replaced after pgveil judged their callers', () => {
     await adminQuery('DROP FUNCTION IF EXISTS public.rt4_repl(text)');
   });
 
+  it('spelled with U&"…" escapes after a replacement inside the transaction: refused, nothing raw stashed', async () => {
+    await truncateStash();
+    expect((await analystRun(harmless('rt4_uesc'))).code).toBeUndefined();
+    const r = await analystRun(['BEGIN', writing('rt4_uesc'), 'SELECT U&"rt4\\005fuesc"(ssn) FROM app.U&"user\\0073"', 'COMMIT']);
+    expectRefused(r);
+    expect(r.steps[2].code, 'the call after the replacement').toBe('42501');
+    expectNoLeak(await stash(), 'rt4_stash');
+  });
+
+  it('FETCH from a cursor declared before a replacement inside the transaction (plpgsql looks the body up per call): refused', async () => {
+    await truncateStash();
+    const plpgsql = (body: string) => `CREATE OR REPLACE FUNCTION public.rt4_curfn(t text) RETURNS int LANGUAGE plpgsql AS $$ BEGIN ${body} RETURN 1; END $$`;
+    expect((await analystRun(plpgsql(''))).code).toBeUndefined();
+    const r = await analystRun([
+      'BEGIN',
+      'DECLARE rt4_c CURSOR FOR SELECT rt4_curfn(ssn) FROM app.users',
+      'FETCH 1 FROM rt4_c',
+      plpgsql('INSERT INTO public.rt4_stash VALUES (t);'),
+      'FETCH 2 FROM rt4_c',
+      'COMMIT',
+    ]);
+    expectRefused(r);
+    expect(r.steps[4].code, 'the FETCH after the replacement').toBe('42501');
+    expectNoLeak(await stash(), 'rt4_stash');
+  });
+
+  it('SQL EXECUTE of a statement prepared before a replacement inside the transaction: refused', async () => {
+    await truncateStash();
+    expect((await analystRun(harmless('rt4_txprep'))).code).toBeUndefined();
+    const r = await analystRun(['PREPARE rt4_tp AS SELECT rt4_txprep(ssn) FROM app.users', 'BEGIN', writing('rt4_txprep'), 'EXECUTE rt4_tp', 'COMMIT']);
+    expectRefused(r);
+    expect(r.steps[3].code, 'the EXECUTE after the replacement').toBe('42501');
+    expectNoLeak(await stash(), 'rt4_stash');
+  });
+
   it('a named prepared statement judged before its function was replaced (and committed) is judged again: refused, nothing raw stashed', async () => {
     await truncateStash();
     // Created through pgveil, which then reads its catalog again before the next statement.

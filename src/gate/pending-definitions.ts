@@ -21,6 +21,8 @@ const UNCOMMITTED: Hazard = Object.freeze({
   sources: new Set(['opaque:uncommitted']),
 }) as Hazard;
 
+const DML = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
+
 /** DDL that runs queries itself (the rest only defines things). */
 const DDL_THAT_RUNS = new Set(['CreateTableAsStmt', 'RefreshMatViewStmt']);
 
@@ -28,8 +30,12 @@ export class PendingDefinitions {
   private readonly names = new Set<string>();
   /** A DO block or CALL was sent: it may have defined anything. */
   private everything = false;
-  /** The pending names, and every catalog function, view and table with rules or triggers that may reach them. */
-  private reach: { catalog: CatalogSnapshot | undefined; names: Set<string> } | undefined;
+  /**
+   * The pending names and every catalog function and view that may reach
+   * them; and the tables with rules or triggers, whose code runs when they
+   * are written to.
+   */
+  private reach: { catalog: CatalogSnapshot | undefined; names: Set<string>; writeRunsCode: Set<string> } | undefined;
 
   get active(): boolean {
     return this.everything || this.names.size > 0;
@@ -59,23 +65,37 @@ export class PendingDefinitions {
     this.reach = undefined;
   }
 
-  /** `result` for `sql`, with every statement that may use a pending definition (DDL that only defines aside) marked untraceable. */
+  /**
+   * `result` for `sql`, with every statement that may use a pending definition
+   * (DDL that only defines aside) marked untraceable, and with it what it
+   * PREPAREs or DECLAREs (judged again when EXECUTE or FETCH runs it).
+   */
   apply(sql: string, result: AnalysisResult, catalog: CatalogSnapshot | undefined): AnalysisResult {
     if (!this.active || !result.ok) return result;
-    const reach = this.reachable(catalog);
+    const { names, writeRunsCode } = this.reachable(catalog);
     const lower = sql.toLowerCase();
-    // Plain names as words; others (quoted, with spaces or capitals) as substrings.
-    const uses = (lower.match(WORDS) ?? []).some((w) => reach.has(w)) || [...this.names].some((n) => !PLAIN.test(n) && lower.includes(n));
+    const words = lower.match(WORDS) ?? [];
+    const writes = result.statements.some((st) => DML.has(st.nodeType) || st.kind === 'copy_in');
+    // Plain names as words; others (quoted, with spaces or capitals) as substrings;
+    // U&"…" escapes can spell any name: then any statement may use them.
+    const uses =
+      lower.includes('u&') ||
+      words.some((w) => names.has(w) || (writes && writeRunsCode.has(w))) ||
+      [...this.names].some((n) => !PLAIN.test(n) && lower.includes(n));
     if (!uses) return result;
-    return {
-      ok: true,
-      statements: result.statements.map((st) => (st.kind === 'ddl' && !DDL_THAT_RUNS.has(st.nodeType) ? st : { ...st, hazards: [...st.hazards, UNCOMMITTED] })),
-    };
+    const taint = (st: StatementAnalysis): StatementAnalysis => ({
+      ...st,
+      hazards: [...st.hazards, UNCOMMITTED],
+      ...(st.prepared ? { prepared: taint(st.prepared) } : {}),
+      ...(st.cursorQuery ? { cursorQuery: taint(st.cursorQuery) } : {}),
+    });
+    return { ok: true, statements: result.statements.map((st) => (st.kind === 'ddl' && !DDL_THAT_RUNS.has(st.nodeType) ? st : taint(st))) };
   }
 
-  private reachable(catalog: CatalogSnapshot | undefined): Set<string> {
-    if (this.reach && this.reach.catalog === catalog) return this.reach.names;
+  private reachable(catalog: CatalogSnapshot | undefined): { names: Set<string>; writeRunsCode: Set<string> } {
+    if (this.reach && this.reach.catalog === catalog) return this.reach;
     const names = new Set(this.names);
+    const writeRunsCode = new Set<string>();
     if (catalog) {
       const functions = catalog.data.functions.filter((f) => f.language !== 'c' && f.language !== 'internal');
       const views = catalog.data.relations.filter((r) => r.viewDefinition !== undefined);
@@ -103,9 +123,9 @@ export class PendingDefinitions {
         }
       }
       // Writes to a table with rules or triggers run code that may be among them.
-      for (const r of catalog.data.relations) if (r.runsCode) names.add(r.name.toLowerCase());
+      for (const r of catalog.data.relations) if (r.runsCode) writeRunsCode.add(r.name.toLowerCase());
     }
-    this.reach = { catalog, names };
-    return names;
+    this.reach = { catalog, names, writeRunsCode };
+    return this.reach;
   }
 }

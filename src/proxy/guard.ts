@@ -541,16 +541,17 @@ export class Guard {
 
   /**
    * Refuses an extended-protocol request (Parse, Execute): the server gets a
-   * poison in its place, a Describe of a portal that doesn't exist, so it
-   * skips to Sync and rolls back the pipeline's implicit transaction (or aborts
-   * the open one), as it would after an error of its own. Its error is answered
-   * with the refusal; the client's messages up to Sync are dropped.
+   * poison in its place (POISON_PARSE), so it skips to Sync and rolls back the
+   * pipeline's implicit transaction (or aborts the open one), as it would after
+   * an error of its own. Its error is answered with the refusal; the client's
+   * messages up to Sync are dropped. (Its queue entry only waits for that
+   * error: a swallowed Describe, which nothing else can answer.)
    */
   private refuseRequest(refusal: Refusal): void {
     this.refused = true;
-    const entry = pending.describe('P', POISON_PORTAL, true, undefined, undefined) as unknown as Entry;
+    const entry = pending.describe('P', '', true, undefined, undefined) as unknown as Entry;
     entry.refusal = refusal;
-    this.push(entry as unknown as Pending, POISON_DESCRIBE);
+    this.push(entry as unknown as Pending, POISON_PARSE);
     this.skipUntilSync = true;
     this.updateClientRules();
   }
@@ -1340,17 +1341,18 @@ const POISON_QUERY = (() => {
   return b;
 })();
 
-/** A portal name no client uses: Describe of it can only fail (34000). */
-const POISON_PORTAL = '\x7fpgveil refused this request';
-
-/** What the server gets in place of a refused Parse or Execute. */
-const POISON_DESCRIBE = (() => {
-  const name = Buffer.from(`${POISON_PORTAL}\0`, 'utf8');
-  const b = Buffer.alloc(6 + name.length);
-  b[0] = 0x44;
-  b.writeUInt32BE(5 + name.length, 1);
-  b[5] = 0x50;
-  name.copy(b, 6);
+/**
+ * What the server gets in place of a refused Parse or Execute: a Parse of a
+ * text that can't parse, so it can only fail (whatever statements or portals
+ * the client named), and it creates or drops nothing (a named statement: the
+ * unnamed one is left alone).
+ */
+const POISON_PARSE = (() => {
+  const body = Buffer.from('\x7fpgveil refused\0pgveil_refused_this_statement\0\0\0', 'utf8');
+  const b = Buffer.alloc(5 + body.length);
+  b[0] = 0x50;
+  b.writeUInt32BE(4 + body.length, 1);
+  body.copy(b, 5);
   return b;
 })();
 

@@ -179,7 +179,8 @@ function markSameQueryUses(sql: string, parsed: ParsedStatement[], statements: S
     if (created.size > 0) {
       const text = bytes.toString('utf8', p.location, p.length === undefined ? bytes.length : p.location + p.length).toLowerCase();
       const words = new Set(text.match(/[a-z_][a-z0-9_$]*/g) ?? []);
-      if ([...created].some((n) => words.has(n) || text.includes(n))) {
+      // U&"…" escapes can spell any name.
+      if (text.includes('u&') || [...created].some((n) => words.has(n) || text.includes(n))) {
         statements[i] = {
           ...statements[i],
           hazards: [...statements[i].hazards, { kind: 'copy', where: 'an object created earlier in the same query', sources: new Set(['opaque:same-query']) }],

@@ -23,7 +23,9 @@ export async function createPiiDatabase(database: string): Promise<void> {
     await c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
     await c.query(`CREATE DATABASE ${database}`);
     for (const role of ['analyst', 'app_backend', 'dev_joe']) {
-      await c.query(`DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${role}') THEN CREATE ROLE ${role} LOGIN PASSWORD 'pw-${role}'; END IF; END $$`);
+      // Test files run in parallel: another may create the role between the check and the CREATE.
+      await c.query(`DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${role}') THEN CREATE ROLE ${role} LOGIN PASSWORD 'pw-${role}'; END IF;
+        EXCEPTION WHEN unique_violation OR duplicate_object THEN NULL; END $$`);
     }
   });
   await withClient({ ...superConfig(), database }, async (c) => {
