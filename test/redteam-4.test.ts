@@ -474,11 +474,16 @@ describe('functions replaced after pgveil judged their callers', () => {
       const statement = { name: 'rt4_prep_s', text: 'SELECT rt4_prep(ssn) AS v FROM app.users' };
       received.push((await client.query(statement)).rows);
       await client.query(writing('rt4_prep'));
-      try {
-        received.push((await client.query(statement)).rows);
-      } catch (err) {
-        received.push(err);
-        code = (err as { code?: string }).code;
+      // Twice: the second attempt must be refused as well, not run on the new judgement.
+      for (let attempt = 0; attempt < 2; attempt++) {
+        try {
+          received.push((await client.query(statement)).rows);
+          code = undefined;
+        } catch (err) {
+          received.push(err);
+          code = (err as { code?: string }).code;
+        }
+        expect(code, `attempt ${attempt + 1}`).toBe('42501');
       }
     } finally {
       await client.end();
@@ -615,6 +620,23 @@ describe('round 5: what masked values, notices and names still told', () => {
       await locker.query('ROLLBACK').catch(() => undefined);
       await locker.end().catch(() => undefined);
     }
+  });
+
+  it('round 7: pg_terminate_backend / pg_cancel_backend with a pid chosen by a masked value are refused', async () => {
+    for (const fn of ['pg_terminate_backend', 'pg_cancel_backend']) {
+      const r = await analystRun(`SELECT ${fn}((ARRAY[0, 0, 0, 0, 0, 0, 0, 0, 0, 0])[ascii(substr(ssn, 1, 1)) - 47]) FROM app.users WHERE id = 1`);
+      expectRefused(r);
+    }
+  });
+
+  it('round 7: random() drawn under a CASE over a masked column is refused (the draws show in the next value after setseed)', async () => {
+    const r = await analystRun(['SELECT setseed(0.5)', "SELECT CASE WHEN ssn LIKE '1%' THEN random() END FROM app.users WHERE id = 1"]);
+    expectRefused(r);
+  });
+
+  it('round 7: pg_locks is refused (a lock on a relation picked by a masked value would show there)', async () => {
+    const r = await analystRun("SELECT relation::regclass::text, mode FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'relation'");
+    expectRefused(r);
   });
 
   it('pg_export_snapshot() under a CASE over a masked column is refused', async () => {

@@ -139,8 +139,9 @@ interface PreparedStatement {
   shadows: PreparedStatement | undefined;
   /** Where the analysis comes from, to judge it again (see Guard.rejudge). */
   source: StatementSource | undefined;
-  /** GuardHooks.judgement() when it was last judged. */
+  /** GuardHooks.judgement() when it was last judged, and the refusal that judgement gave (it stands until the judgement changes). */
   judgedBy: object | undefined;
+  refusal: Refusal | undefined;
 }
 
 /** SQL text and which part of it a prepared statement or cursor runs: statement `index`, itself or the query it PREPAREs or DECLAREs. */
@@ -156,7 +157,7 @@ function preparedStatement(
   source?: StatementSource,
   judgedBy?: object,
 ): PreparedStatement {
-  return { analysis, description: undefined, formatted: undefined, rejected: false, shadows, source, judgedBy };
+  return { analysis, description: undefined, formatted: undefined, rejected: false, shadows, source, judgedBy, refusal: undefined };
 }
 
 /** Created only by newPortal() (one object shape). */
@@ -635,8 +636,13 @@ export class Guard {
     const source = ps?.source;
     if (!ps || !source) return undefined;
     const judgement = this.hooks.judgement();
-    if (ps.judgedBy === judgement) return undefined;
+    if (ps.judgedBy === judgement) return ps.refusal;
     ps.judgedBy = judgement;
+    ps.refusal = this.judge(ps, source);
+    return ps.refusal;
+  }
+
+  private judge(ps: PreparedStatement, source: StatementSource): Refusal | undefined {
     const result = this.hooks.analyze(source.text);
     const gate = this.hooks.gate();
     if (!result.ok) return gate.unparseable(result.error);

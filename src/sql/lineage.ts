@@ -87,6 +87,10 @@ export const SIDE_CHANNEL_FUNCTIONS = new Set([
   // Timing, and session or database state a later statement reads back (random() after setseed, a sequence's last_value).
   'pg_sleep', 'pg_sleep_for', 'pg_sleep_until', 'setseed', 'setval', 'nextval', 'txid_current',
   'pg_current_xact_id', 'pg_export_snapshot',
+  // Signals to a backend a value picked (the analyst's own other sessions can be signalled).
+  'pg_terminate_backend', 'pg_cancel_backend',
+  // Draws from the session's generator: how many were drawn shows in the next value (after setseed).
+  'random', 'random_normal',
   'raise_notice',
 ]);
 
@@ -121,7 +125,12 @@ export const QUERY_STRING_FUNCTIONS = new Set([
   'crosstab', 'crosstab2', 'crosstab3', 'crosstab4', 'connectby', 'xpath_table',
 ]);
 
-export const SYSTEM_LEAK_RELATIONS = new Set(['pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_stat_statements', 'pg_stat_activity', 'pg_statistic', 'pg_statistic_ext_data']);
+export const SYSTEM_LEAK_RELATIONS = new Set([
+  'pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_stat_statements', 'pg_stat_activity', 'pg_statistic', 'pg_statistic_ext_data',
+  // Which relations, advisory keys and transactions are locked: a value can choose what gets locked
+  // (a regclass built from a masked value), and the lock stays until the transaction ends.
+  'pg_locks',
+]);
 
 /**
  * System views and functions of the statistics collector (pg_stat_*, pg_statio_*,
