@@ -639,6 +639,13 @@ describe('round 5: what masked values, notices and names still told', () => {
     expectRefused(r);
   });
 
+  it('round 7: an object picked by a masked value (::regclass, to_regclass) is refused: the lock it takes shows to other sessions', async () => {
+    for (const pick of ["('rt4_q' || substr(ssn, 1, 1))::regclass", "to_regclass('rt4_q' || substr(ssn, 1, 1))"]) {
+      const r = await analystRun(['BEGIN', `SELECT pg_relation_size(${pick}) FROM app.users WHERE id = 1`, 'ROLLBACK']);
+      expectRefused(r);
+    }
+  });
+
   it('pg_export_snapshot() under a CASE over a masked column is refused', async () => {
     const r = await analystRun(['BEGIN', "SELECT count(CASE WHEN ssn LIKE '1%' THEN pg_export_snapshot() END) FROM app.users", 'ROLLBACK']);
     expectRefused(r);

@@ -89,6 +89,9 @@ export const SIDE_CHANNEL_FUNCTIONS = new Set([
   'pg_current_xact_id', 'pg_export_snapshot',
   // Signals to a backend a value picked (the analyst's own other sessions can be signalled).
   'pg_terminate_backend', 'pg_cancel_backend',
+  // Look up an object named by a value (the object a masked value names gets opened and locked).
+  'to_regclass', 'to_regproc', 'to_regprocedure', 'to_regoper', 'to_regoperator', 'to_regtype', 'to_regnamespace',
+  'to_regrole', 'to_regcollation', 'to_regtypemod',
   // Draws from the session's generator: how many were drawn shows in the next value (after setseed).
   'random', 'random_normal',
   'raise_notice',
@@ -102,6 +105,12 @@ const SET_RETURNING_FUNCTIONS = new Set([
   'json_each_text', 'jsonb_each', 'jsonb_each_text', 'json_object_keys', 'jsonb_object_keys', 'jsonb_path_query',
   'json_to_recordset', 'jsonb_to_recordset', 'json_populate_recordset', 'jsonb_populate_recordset', 'pg_options_to_table',
   'ts_debug', 'ts_parse', 'ts_token_type', 'xpath_table',
+]);
+
+/** Types whose values name database objects (casting to them looks the object up). */
+const OBJECT_REFERENCE_TYPES = new Set([
+  'regclass', 'regproc', 'regprocedure', 'regoper', 'regoperator', 'regtype', 'regconfig', 'regdictionary',
+  'regnamespace', 'regrole', 'regcollation',
 ]);
 
 /** Known set-returning functions (the catalog's list, plus name shapes of built-ins). */
@@ -654,6 +663,19 @@ export class LineageContext {
       const fcArgs = (fc.args as Node[] | undefined) ?? [];
       this.call(names, args.sources, fc.args, names.length === 1 && fcArgs.length === 1 && this.isWholeRow(fcArgs[0], scope) ? 'attribute' : 'call');
       return { sources: args.sources, direct: false };
+    }
+    if (n.TypeCast) {
+      const tc = n.TypeCast as Node;
+      const arg = this.expr(tc.arg, scope);
+      const typeNames = (((tc.typeName as Node | undefined)?.names as Node[] | undefined) ?? []).map(strOf);
+      const type = typeNames[typeNames.length - 1] ?? '';
+      if (OBJECT_REFERENCE_TYPES.has(type)) {
+        // A value turned into an object reference (regclass, regproc…) picks which
+        // object the statement opens and locks: another session sees that lock.
+        this.hazard('copy', `cast to ${type}`, arg.sources);
+        if (arg.sources.size > 0) this.sideEffects.push(`::${type}`);
+      }
+      return { sources: arg.sources, direct: false };
     }
     if (n.A_Expr) {
       const ax = n.A_Expr as Node;
