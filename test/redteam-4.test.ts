@@ -646,6 +646,28 @@ describe('round 5: what masked values, notices and names still told', () => {
     }
   });
 
+  it('round 8: a column dropped in the open transaction (or earlier in the same query) no longer shadows an outer masked column: refused', async () => {
+    expect((await analystRun("CREATE TABLE public.rt4_dc (email text, notes text); INSERT INTO public.rt4_dc VALUES ('a', 'a')")).code).toBeUndefined();
+    const inTransaction = await analystRun(['BEGIN', 'ALTER TABLE public.rt4_dc DROP COLUMN email', 'SELECT u.id, (SELECT email FROM public.rt4_dc) AS e FROM app.users u', 'ROLLBACK']);
+    expectRefused(inTransaction);
+    const sameQuery = await analystRun('ALTER TABLE public.rt4_dc DROP COLUMN notes; SELECT u.id, (SELECT notes FROM public.rt4_dc) AS n FROM app.users u');
+    expectRefused(sameQuery);
+  });
+
+  it('round 8: session state a masked value can set or pick is refused (pg_trgm set_limit, FOR SHARE under a CASE, a cursor named from a value, pg_cursors)', async () => {
+    await adminQuery('CREATE SCHEMA IF NOT EXISTS rt4s');
+    await adminQuery('GRANT USAGE ON SCHEMA rt4s TO analyst');
+    await adminQuery('CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA rt4s');
+    await adminQuery('CREATE TABLE IF NOT EXISTS public.rt4_rows (k int PRIMARY KEY)');
+    await adminQuery('GRANT SELECT, UPDATE ON public.rt4_rows TO analyst');
+    await refreshCatalog('state');
+    expectRefused(await analystRun("SELECT rt4s.set_limit(substr(replace(ssn, '-', ''), 1, 5)::int / 100000.0) FROM app.users WHERE id = 1"));
+    expectRefused(await analystRun(['BEGIN', "SELECT CASE WHEN ssn LIKE '1%' THEN (SELECT 1 FROM public.rt4_rows r WHERE r.k = 1 FOR SHARE) END FROM app.users WHERE id = 1", 'ROLLBACK']));
+    expect((await analystRun('CREATE FUNCTION public.rt4_cur(x text) RETURNS int LANGUAGE plpgsql AS $$ DECLARE c refcursor; BEGIN c := x; OPEN c FOR SELECT 1; RETURN 1; END $$')).code).toBeUndefined();
+    expectRefused(await analystRun(['BEGIN', 'SELECT rt4_cur(ssn) FROM app.users WHERE id = 1', 'ROLLBACK']));
+    expectRefused(await analystRun('SELECT name FROM pg_cursors'));
+  });
+
   it('pg_export_snapshot() under a CASE over a masked column is refused', async () => {
     const r = await analystRun(['BEGIN', "SELECT count(CASE WHEN ssn LIKE '1%' THEN pg_export_snapshot() END) FROM app.users", 'ROLLBACK']);
     expectRefused(r);

@@ -653,11 +653,14 @@ export class Guard {
     return gate.refusal(this.effective(analysis)) ?? this.encodingRefusal(this.effective(analysis));
   }
 
-  /** rejudge for whatever version of its statement a portal may run. */
+  /**
+   * rejudge for the version of its statement a portal runs. (An ambiguous
+   * portal's older version runs only if the newer Parse fails; a re-Parse of
+   * the unnamed statement makes every portal ambiguous, and refusing for the
+   * older text would refuse the newer one for what it no longer says.)
+   */
   private rejudgePortal(portal: Portal): Refusal | undefined {
-    const refusal = this.rejudge(portal.candidate ?? this.statements.get(portal.statementName));
-    if (refusal || !portal.ambiguous) return refusal;
-    return this.rejudge(portal.candidate?.shadows) ?? this.rejudge(this.statements.get(portal.statementName));
+    return this.rejudge(portal.candidate ?? this.statements.get(portal.statementName));
   }
 
   /** rejudge for the prepared statement or cursor an SQL EXECUTE / FETCH names. */

@@ -206,8 +206,17 @@ function definedNames(stmt: Node): string[] {
     const parts = (body.funcname as Node[] | undefined) ?? [];
     created.add(String(name(parts[parts.length - 1]) ?? '').toLowerCase());
   }
-  if (type === 'RuleStmt' || type === 'CreateTrigStmt' || type === 'CreatePolicyStmt') {
+  // ALTER TABLE (a column dropped, added, renamed or retyped): names in queries on it may
+  // now resolve elsewhere (a dropped column's name to an outer query's column).
+  if (type === 'RuleStmt' || type === 'CreateTrigStmt' || type === 'CreatePolicyStmt' || type === 'AlterTableStmt') {
     created.add(String(((body.relation as Node | undefined)?.relname as string) ?? '').toLowerCase());
+  }
+  if (type === 'DropStmt') {
+    // A dropped relation or function: its name may now mean another schema's.
+    for (const object of (body.objects as Node[] | undefined) ?? []) {
+      const parts = (object.List ? ((object.List as Node).items as Node[]) : ((object.ObjectWithArgs as Node | undefined)?.objname as Node[] | undefined)) ?? [];
+      if (parts.length) created.add(String(name(parts[parts.length - 1]) ?? '').toLowerCase());
+    }
   }
   if (type === 'RenameStmt' || type === 'AlterObjectSchemaStmt') {
     // After a rename a name means another object than the catalog says.

@@ -92,6 +92,9 @@ export const SIDE_CHANNEL_FUNCTIONS = new Set([
   // Look up an object named by a value (the object a masked value names gets opened and locked).
   'to_regclass', 'to_regproc', 'to_regprocedure', 'to_regoper', 'to_regoperator', 'to_regtype', 'to_regnamespace',
   'to_regrole', 'to_regcollation', 'to_regtypemod',
+  // Extension functions (trusted extensions a database owner may install) that keep
+  // session state: pg_trgm's threshold (read back by show_limit), tablefunc's draws.
+  'set_limit', 'normal_rand',
   // Draws from the session's generator: how many were drawn shows in the next value (after setseed).
   'random', 'random_normal',
   'raise_notice',
@@ -139,6 +142,8 @@ export const SYSTEM_LEAK_RELATIONS = new Set([
   // Which relations, advisory keys and transactions are locked: a value can choose what gets locked
   // (a regclass built from a masked value), and the lock stays until the transaction ends.
   'pg_locks',
+  // The session's cursors and prepared statements by name (a refcursor named from a value).
+  'pg_cursors', 'pg_prepared_statements',
 ]);
 
 /**
@@ -256,8 +261,12 @@ export class LineageContext {
       const into = ((stmt.intoClause as Node).rel as Node | undefined) ?? {};
       this.hazard('copy', `SELECT INTO ${qualified(into)}`, unionAll(out.map((c) => c.sources)));
     }
-    if (stmt.lockingClause) {
-      /* FOR UPDATE: no values leave. */
+    if (stmt.lockingClause && outer !== undefined) {
+      // FOR UPDATE / SHARE in a subquery: which rows get locked can follow a
+      // value (a CASE over ssn choosing the subquery), and another session
+      // sees them (SKIP LOCKED). At the top, the rows locked are the rows
+      // returned, chosen by filters that are checked as such.
+      this.sideEffects.push('FOR UPDATE / SHARE');
     }
     return out;
   }
@@ -1002,6 +1011,9 @@ const sideEffectCache = new WeakMap<CatalogSnapshot, Map<string, boolean>>();
 /** Words of code that can keep or send a value somewhere (a table, a sequence, a setting, a lock, a notification, a file). */
 const SIDE_EFFECT_WORDS = [
   'insert', 'update', 'delete', 'merge', 'copy', 'notify', 'execute', 'into', 'call', 'create', 'alter', 'nextval',
+  // Row locks (FOR SHARE), table locks, cursors opened under a name from a value
+  // (refcursor), settings, LISTEN: state another statement or session can see.
+  'share', 'lock', 'open', 'refcursor', 'set', 'listen', 'unlisten', 'prepare',
   ...SIDE_CHANNEL_FUNCTIONS,
 ];
 
