@@ -14,7 +14,7 @@ import type { AnalysisResult, StatementAnalysis } from '../sql/analyze.js';
 import type { OutputArena } from '../wire/arena.js';
 import { Rule, ruleTable, type RuleTable } from '../wire/framer.js';
 import { Queue } from '../util/queue.js';
-import { decodeErrorFields, encodeErrorResponse } from '../wire/messages.js';
+import { decodeErrorFields, encodeErrorResponse, encodeMessage } from '../wire/messages.js';
 import { POSTGRES_SQLSTATES } from '../wire/sqlstates.js';
 import {
   RowDescriptionMemo,
@@ -1341,14 +1341,7 @@ function needsDescription(analysis: StatementAnalysis): boolean {
 }
 
 /** What the server gets in place of a refused simple query: it can only fail to parse. */
-const POISON_QUERY = (() => {
-  const text = Buffer.from('pgveil_refused_this_statement\0', 'utf8');
-  const b = Buffer.alloc(5 + text.length);
-  b[0] = 0x51;
-  b.writeUInt32BE(4 + text.length, 1);
-  text.copy(b, 5);
-  return b;
-})();
+const POISON_QUERY = encodeMessage('Q', Buffer.from('pgveil_refused_this_statement\0', 'utf8'));
 
 /**
  * What the server gets in place of a refused Parse or Execute: a Parse of a
@@ -1356,14 +1349,7 @@ const POISON_QUERY = (() => {
  * the client named), and it creates or drops nothing (a named statement: the
  * unnamed one is left alone).
  */
-const POISON_PARSE = (() => {
-  const body = Buffer.from('\x7fpgveil refused\0pgveil_refused_this_statement\0\0\0', 'utf8');
-  const b = Buffer.alloc(5 + body.length);
-  b[0] = 0x50;
-  b.writeUInt32BE(4 + body.length, 1);
-  body.copy(b, 5);
-  return b;
-})();
+const POISON_PARSE = encodeMessage('P', Buffer.from('\x7fpgveil refused\0pgveil_refused_this_statement\0\0\0', 'utf8'));
 
 function errorMessage(refusal: Refusal): Buffer {
   return encodeErrorResponse({ severity: 'ERROR', code: '42501', message: refusal.message, detail: refusal.detail, hint: refusal.hint });

@@ -24,6 +24,15 @@ export interface ErrorFields {
   hint?: string;
 }
 
+/** A message of the given type with `body` after its length word. */
+export function encodeMessage(type: string, body: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(5 + body.length);
+  out[0] = type.charCodeAt(0);
+  out.writeUInt32BE(4 + body.length, 1);
+  body.copy(out, 5);
+  return out;
+}
+
 /** ErrorResponse ('E') or NoticeResponse ('N') in PostgreSQL's field format. */
 export function encodeErrorResponse(fields: ErrorFields, type: 'E' | 'N' = 'E'): Buffer {
   const parts: [string, string][] = [
