@@ -70,6 +70,11 @@ export async function loadCatalog(config: pg.ClientConfig): Promise<CatalogSnaps
         WHERE n.nspname NOT IN ${SYSTEM_SCHEMAS} AND l.lanname NOT IN ('c', 'internal')`,
     );
     const allFunctions = await client.query<{ name: string }>(`SELECT DISTINCT lower(proname) AS name FROM pg_proc`);
+    // Built-in and extension (C) functions that may change state: volatile ones.
+    const volatileCode = await client.query<{ name: string }>(
+      `SELECT DISTINCT lower(p.proname) AS name FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+        WHERE p.provolatile = 'v' AND l.lanname IN ('c', 'internal')`,
+    );
     const qfns = await client.query<{ oid: number }>(
       `SELECT p.oid::int4 AS oid FROM pg_proc p WHERE p.proname = ANY($1)`,
       [['query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema', 'table_to_xml', 'table_to_xmlschema', 'table_to_xml_and_xmlschema',
@@ -134,6 +139,7 @@ export async function loadCatalog(config: pg.ClientConfig): Promise<CatalogSnaps
       operators: [...new Set(ops.rows.map((o) => o.name))],
       operatorFunctions: ops.rows.reduce<Record<string, string[]>>((m, o) => ((m[o.name] ??= []).push(o.fn), m), {}),
       functionNames: allFunctions.rows.map((f) => f.name),
+      volatileCode: volatileCode.rows.map((f) => f.name),
       queryStringFunctionOids: qfns.rows.map((f) => f.oid),
       setReturning: srfs.rows.map((f) => f.name),
       knownWords: words.rows.map((r) => r.w),

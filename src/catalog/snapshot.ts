@@ -47,6 +47,8 @@ export interface CatalogData {
   operatorFunctions?: Record<string, string[]>;
   /** Lower-cased names of every function, built-in or not, when the snapshot was read. */
   functionNames?: string[];
+  /** Lower-cased names of volatile functions written in C or internal (built-ins, extensions): they may change state. */
+  volatileCode?: string[];
   /** OIDs of built-in functions that run SQL given as text (refused on the fast path). */
   queryStringFunctionOids?: number[];
   /** Names of every set-returning function, built-in or not. */
@@ -106,6 +108,13 @@ export class CatalogSnapshot {
   private operatorSet: Set<string> | undefined;
   private srfSet: Set<string> | undefined;
   private functionNameSet: Set<string> | undefined;
+  private volatileCodeSet: Set<string> | undefined;
+
+  /** See CatalogData.volatileCode (empty when the snapshot doesn't carry them). */
+  volatileCode(): ReadonlySet<string> {
+    this.volatileCodeSet ??= new Set(this.data.volatileCode ?? []);
+    return this.volatileCodeSet;
+  }
 
   /** Every function name (lower case) when read; undefined when the snapshot doesn't carry them. */
   functionNames(): ReadonlySet<string> | undefined {

@@ -110,6 +110,12 @@ const SET_RETURNING_FUNCTIONS = new Set([
   'ts_debug', 'ts_parse', 'ts_token_type', 'xpath_table',
 ]);
 
+/** Volatile built-ins that change nothing a statement could read back. */
+const HARMLESS_VOLATILE = new Set([
+  'clock_timestamp', 'timeofday', 'gen_random_uuid', 'uuid_generate_v4', 'currval', 'lastval', 'txid_current_if_assigned',
+  'pg_current_xact_id_if_assigned', 'pg_backend_pid',
+]);
+
 /** Types whose values name database objects (casting to them looks the object up). */
 const OBJECT_REFERENCE_TYPES = new Set([
   'regclass', 'regproc', 'regprocedure', 'regoper', 'regoperator', 'regtype', 'regconfig', 'regdictionary',
@@ -885,7 +891,14 @@ export class LineageContext {
     }
     if (isStatisticsName(fname)) this.hazard('system', `${fname}()`, new Set([`system:${fname}`]));
     this.callsFunctions = true;
+    // Any other volatile built-in or extension function may change state a later
+    // statement or another session reads (set_limit, normal_rand… were found one by
+    // one): in a statement that reads masked columns it is refused, but for a few
+    // that only read the clock or make random identifiers.
     const lowered = fname.toLowerCase();
+    if (this.catalog.volatileCode().has(lowered) && !HARMLESS_VOLATILE.has(lowered) && !SIDE_CHANNEL_FUNCTIONS.has(lowered)) {
+      this.sideEffects.push(`${fname}()`);
+    }
     const functions = this.catalog.functionNames();
     const words = this.catalog.knownWords;
     const knownName = functions ? functions.has(lowered) || (notation === 'attribute' && words?.has(lowered) === true) : words?.has(lowered) ?? true;
