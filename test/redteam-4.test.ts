@@ -675,6 +675,14 @@ describe('round 5: what masked values, notices and names still told', () => {
     expect((await analystRun('SELECT clock_timestamp() IS NOT NULL AS t, ssn FROM app.users WHERE id = 1')).code).toBeUndefined();
   });
 
+  it('round 9: a function that empties a table of its own under a condition on its argument is refused (TRUNCATE, DROP, COMMENT are side effects)', async () => {
+    expect((await analystRun('CREATE TABLE public.rt4_bit (a int)')).code).toBeUndefined();
+    expect((await analystRun(
+      "CREATE FUNCTION public.rt4_trunc(x text) RETURNS int LANGUAGE plpgsql AS $$ BEGIN IF x LIKE '1%' THEN TRUNCATE public.rt4_bit; END IF; RETURN 1; END $$",
+    )).code).toBeUndefined();
+    expectRefused(await analystRun('SELECT rt4_trunc(ssn) FROM app.users WHERE id = 1'));
+  });
+
   it('pg_export_snapshot() under a CASE over a masked column is refused', async () => {
     const r = await analystRun(['BEGIN', "SELECT count(CASE WHEN ssn LIKE '1%' THEN pg_export_snapshot() END) FROM app.users", 'ROLLBACK']);
     expectRefused(r);

@@ -1006,6 +1006,9 @@ export class LineageContext {
     if (language !== 'sql' && language !== 'plpgsql') return true;
     const words = new Set(body.toLowerCase().match(/[a-z_][a-z0-9_$]*/g) ?? []);
     if (SIDE_EFFECT_WORDS.some((w) => words.has(w)) || [...words].some((w) => w.startsWith('lo_') || w.startsWith('dblink'))) return true;
+    // A volatile built-in or extension function called in the body, as in a statement (see call()).
+    const volatile = this.catalog.volatileCode();
+    for (const w of words) if (volatile.has(w) && !HARMLESS_VOLATILE.has(w)) return true;
     const lower = body.toLowerCase();
     for (const fn of this.catalog.data.functions) {
       const key = `${fn.schema}.${fn.name}`;
@@ -1027,6 +1030,9 @@ const SIDE_EFFECT_WORDS = [
   // Row locks (FOR SHARE), table locks, cursors opened under a name from a value
   // (refcursor), settings, LISTEN: state another statement or session can see.
   'share', 'lock', 'open', 'refcursor', 'set', 'listen', 'unlisten', 'prepare',
+  // Utility statements whose effect a later statement can see (an emptied or dropped table, a comment).
+  'truncate', 'drop', 'comment', 'grant', 'revoke', 'vacuum', 'analyze', 'reindex', 'cluster', 'refresh', 'security',
+  'discard', 'reset',
   ...SIDE_CHANNEL_FUNCTIONS,
 ];
 
