@@ -10,10 +10,8 @@
  */
 import type { CatalogSnapshot } from '../catalog/snapshot.js';
 import type { AnalysisResult, StatementAnalysis } from '../sql/analyze.js';
-import type { Hazard } from '../sql/lineage.js';
+import { mentionsAny, type Hazard } from '../sql/lineage.js';
 
-const WORDS = /[a-z_][a-z0-9_$]*/g;
-const PLAIN = /^[a-z_][a-z0-9_$]*$/;
 
 const UNCOMMITTED: Hazard = Object.freeze({
   kind: 'copy',
@@ -73,15 +71,9 @@ export class PendingDefinitions {
   apply(sql: string, result: AnalysisResult, catalog: CatalogSnapshot | undefined): AnalysisResult {
     if (!this.active || !result.ok) return result;
     const { names, writeRunsCode } = this.reachable(catalog);
-    const lower = sql.toLowerCase();
-    const words = lower.match(WORDS) ?? [];
     const writes = result.statements.some((st) => DML.has(st.nodeType) || st.kind === 'copy_in');
-    // Plain names as words; others (quoted, with spaces or capitals) as substrings;
     // U&"…" escapes can spell any name: then any statement may use them.
-    const uses =
-      lower.includes('u&') ||
-      words.some((w) => names.has(w) || (writes && writeRunsCode.has(w))) ||
-      [...this.names].some((n) => !PLAIN.test(n) && lower.includes(n));
+    const uses = sql.toLowerCase().includes('u&') || mentionsAny(sql, names) || (writes && mentionsAny(sql, writeRunsCode));
     if (!uses) return result;
     const taint = (st: StatementAnalysis): StatementAnalysis => ({
       ...st,
@@ -104,19 +96,18 @@ export class PendingDefinitions {
         for (const v of views) names.add(v.name.toLowerCase());
       }
       // Code and views that name a pending name (transitively) run what it now means.
-      const mentions = (text: string) => (text.toLowerCase().match(WORDS) ?? []).some((w) => names.has(w));
       for (let grew = true; grew; ) {
         grew = false;
         for (const f of functions) {
           const n = f.name.toLowerCase();
-          if (!names.has(n) && mentions(f.body)) {
+          if (!names.has(n) && mentionsAny(f.body, names)) {
             names.add(n);
             grew = true;
           }
         }
         for (const v of views) {
           const n = v.name.toLowerCase();
-          if (!names.has(n) && mentions(v.viewDefinition as string)) {
+          if (!names.has(n) && mentionsAny(v.viewDefinition as string, names)) {
             names.add(n);
             grew = true;
           }

@@ -12,7 +12,7 @@
 import type { CatalogSnapshot } from '../catalog/snapshot.js';
 import { resolveColumn, type Policy } from '../policy/index.js';
 import { readingFunctions, type AnalysisResult } from '../sql/analyze.js';
-import { LineageContext, QUERY_STRING_FUNCTIONS, SIDE_CHANNEL_FUNCTIONS, SYSTEM_LEAK_RELATIONS, isStatisticsName } from '../sql/lineage.js';
+import { LineageContext, QUERY_STRING_FUNCTIONS, SIDE_CHANNEL_FUNCTIONS, SYSTEM_LEAK_RELATIONS, isStatisticsName, mentionsAny } from '../sql/lineage.js';
 import { copySpan } from '../util/bytes.js';
 
 const FAST_STARTS = new Set(['select', 'with', 'values', 'table']);
@@ -391,7 +391,7 @@ export function vocabulary(catalog: CatalogSnapshot, policy: Policy): Vocabulary
         const [r, a] = k.split(':').map(Number);
         return sensitiveKey(r, a);
       }));
-      if (viaLineage || mentions(rel.viewDefinition, names)) {
+      if (viaLineage || mentionsAny(rel.viewDefinition, names)) {
         names.add(name);
         grew = true;
       }
@@ -400,7 +400,7 @@ export function vocabulary(catalog: CatalogSnapshot, policy: Policy): Vocabulary
       const name = fn.name.toLowerCase();
       if (names.has(name) || fn.language === 'c' || fn.language === 'internal') continue;
       // What the analyzer would find in the body (dynamic SQL = anything), or a sensitive name.
-      if (lineage.codeReads(fn.body, fn.language).size > 0 || mentions(fn.body, names)) {
+      if (lineage.codeReads(fn.body, fn.language).size > 0 || mentionsAny(fn.body, names)) {
         names.add(name);
         grew = true;
       }
@@ -428,9 +428,4 @@ export function vocabulary(catalog: CatalogSnapshot, policy: Policy): Vocabulary
   return vocab;
 }
 
-function mentions(text: string, names: Set<string>): boolean {
-  const lower = text.toLowerCase();
-  for (const w of lower.match(WORD) ?? []) if (names.has(w)) return true;
-  for (const n of names) if (!/^[a-z_][a-z0-9_$]*$/.test(n) && lower.includes(n)) return true;
-  return false;
-}
+

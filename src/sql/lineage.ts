@@ -1134,6 +1134,14 @@ function namesIn(name: string, words: Set<string>, lower: string): boolean {
   return /^[a-z_][a-z0-9_$]*$/.test(n) ? words.has(n) : lower.includes(n);
 }
 
+/** Whether `text` may name any of `names` (lower-cased), matched as namesIn does. */
+export function mentionsAny(text: string, names: Iterable<string>): boolean {
+  const lower = text.toLowerCase();
+  const words = new Set(lower.match(/[a-z_][a-z0-9_$]*/g) ?? []);
+  for (const n of names) if (namesIn(n, words, lower)) return true;
+  return false;
+}
+
 /** How many columns each CTE has and how many sources each carries: equal shapes = nothing grew. */
 function shapeOfCtes(ctes: Map<string, RangeColumn[]>): string {
   return [...ctes.values()].map((cols) => cols.map((c) => c.sources.size).join(',')).join('|');
