@@ -932,7 +932,7 @@ export class Guard {
         // A statement that reads masked columns keeps its notices to itself:
         // even withheld, how many arrive and between which rows can follow
         // the values (a CASE over ssn that makes to_tsquery warn).
-        if (this.scrubbed(msg, this.currentAnalysis())) return;
+        if (this.scrubs(this.currentAnalysis())) return;
         return this.pass(msg);
       case 0x48 /* H CopyOutResponse */:
         this.onCopyOut(msg);
@@ -1162,10 +1162,15 @@ export class Guard {
     return raw && this.effective(raw);
   }
 
+  /** Whether errors and notices now must lose their text (see scrubSticky). */
+  private scrubs(analysis: StatementAnalysis | undefined): boolean {
+    if (analysis && !this.scrubSticky && this.hooks.gate().scrubErrors(analysis)) this.scrubSticky = true;
+    return this.scrubSticky;
+  }
+
   /** An error or notice of a statement that reads masked columns keeps only its SQLSTATE. */
   private scrubbed(msg: Buffer, analysis: StatementAnalysis | undefined): Buffer | undefined {
-    if (analysis && !this.scrubSticky && this.hooks.gate().scrubErrors(analysis)) this.scrubSticky = true;
-    if (!this.scrubSticky) return undefined;
+    if (!this.scrubs(analysis)) return undefined;
     const f = decodeErrorFields(msg);
     const severity = (f.get('V') ?? f.get('S') ?? 'ERROR') as 'ERROR';
     // Server code can raise any code (RAISE … USING ERRCODE = substr(ssn, 1, 5)): only PostgreSQL's own are kept.
