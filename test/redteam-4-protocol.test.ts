@@ -23,12 +23,9 @@
  * The last section runs L1 and L4 (and the others) through a proxy without a
  * policy: there the detector must find the raw values, so the tests can fail.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startProxy, superConfig, withClient, type RunningProxy } from './support/proxy.js';
-import { PII, createPiiDatabase, startMaskingProxy } from './support/masking-env.js';
+import { superConfig, withClient, type RunningProxy } from './support/proxy.js';
+import { PII, createPiiDatabase, startPolicyProxies, type MaskingProxy } from './support/masking-env.js';
 import { LeakDetector, type Finding } from './support/leak-detector.js';
 import { cstr, i16, i32, message, type RawMessage } from './support/raw.js';
 import { B, C as Close, D as Describe, E as Exec, P as Parse, Q, S as Sync, dataRow, errorFields, login, type Session } from './support/redteam-3-raw.js';
@@ -59,9 +56,9 @@ columns:
 
 const SENSITIVE = 'select id, ssn, email from app.users order by id';
 
-let px: Awaited<ReturnType<typeof startMaskingProxy>>;
+let proxies: Awaited<ReturnType<typeof startPolicyProxies>> | undefined;
+let px: MaskingProxy;
 let plain: RunningProxy;
-let dir: string;
 
 beforeAll(async () => {
   await createPiiDatabase(DB);
@@ -71,18 +68,14 @@ beforeAll(async () => {
       GRANT SELECT, INSERT ON public.rt4p_t TO analyst;
     `);
   });
-  dir = mkdtempSync(path.join(tmpdir(), 'pgveil-redteam4p-'));
-  const file = path.join(dir, 'policy.yaml');
-  writeFileSync(file, POLICY);
-  px = await startMaskingProxy(file);
-  plain = await startProxy();
+  proxies = await startPolicyProxies(POLICY);
+  px = proxies.masked;
+  plain = proxies.plain;
 }, 60_000);
 
 afterAll(async () => {
-  await px?.stop();
-  await plain?.stop();
+  await proxies?.stop();
   await withClient(superConfig(), (c) => c.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`)).catch(() => undefined);
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 // ---------------------------------------------------------------------------

@@ -25,13 +25,10 @@
  * policy: there the detector (or the read-back) must find the raw values, so
  * the tests above can fail.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { pgInfo, startProxy, superConfig, withClient, type RunningProxy } from './support/proxy.js';
-import { PII, clientAs, createPiiDatabase, startMaskingProxy } from './support/masking-env.js';
+import { pgInfo, superConfig, withClient, type RunningProxy } from './support/proxy.js';
+import { PII, clientAs, createPiiDatabase, startPolicyProxies, type MaskingProxy } from './support/masking-env.js';
 import { LeakDetector, serialize, type Finding } from './support/leak-detector.js';
 import { Q, dataRow, errorFields, login } from './support/redteam-3-raw.js';
 
@@ -99,9 +96,9 @@ const CLEANUP = [
   'DROP TABLE IF EXISTS public.rt4_stash',
 ];
 
-let px: Awaited<ReturnType<typeof startMaskingProxy>>;
+let proxies: Awaited<ReturnType<typeof startPolicyProxies>> | undefined;
+let px: MaskingProxy;
 let plain: RunningProxy;
-let dir: string;
 /** Helper objects pgveil refused to create (created over a direct connection instead). */
 const refusedSetup: string[] = [];
 
@@ -111,11 +108,9 @@ const admin = (): pg.ClientConfig => ({ ...superConfig(), database: DB });
 
 beforeAll(async () => {
   await createPiiDatabase(DB);
-  dir = mkdtempSync(path.join(tmpdir(), 'pgveil-redteam4-'));
-  const file = path.join(dir, 'policy.yaml');
-  writeFileSync(file, POLICY);
-  px = await startMaskingProxy(file);
-  plain = await startProxy();
+  proxies = await startPolicyProxies(POLICY);
+  px = proxies.masked;
+  plain = proxies.plain;
   for (const [name, sql] of SETUP) {
     const r = await analystRun(sql);
     if (r.code === undefined) continue;
@@ -126,13 +121,11 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await px?.stop();
-  await plain?.stop();
+  await proxies?.stop();
   await withClient(admin(), async (c) => {
     for (const sql of CLEANUP) await c.query(sql).catch(() => undefined);
   }).catch(() => undefined);
   await withClient(superConfig(), (c) => c.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`)).catch(() => undefined);
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 // ---------------------------------------------------------------------------

@@ -2,6 +2,8 @@
  * A schema with synthetic PII, roles, and a proxy running the example policy
  * in front of it: the common ground of the masking tests.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
@@ -62,4 +64,28 @@ export async function startMaskingProxy(policyFile = EXAMPLE_POLICY): Promise<Ru
 
 export function clientAs(port: number, user: string, database: string): pg.ClientConfig {
   return { host: '127.0.0.1', port, user, password: `pw-${user}`, database };
+}
+
+export type MaskingProxy = Awaited<ReturnType<typeof startMaskingProxy>>;
+
+/**
+ * For red-team suites: a masking proxy with `policy` (YAML text, written to a
+ * temporary file) and a proxy without a policy (the control runs). stop()
+ * stops both and removes the file.
+ */
+export async function startPolicyProxies(policy: string): Promise<{ masked: MaskingProxy; plain: RunningProxy; stop(): Promise<void> }> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pgveil-redteam-'));
+  const file = path.join(dir, 'policy.yaml');
+  writeFileSync(file, policy);
+  const masked = await startMaskingProxy(file);
+  const plain = await startProxy();
+  return {
+    masked,
+    plain,
+    async stop() {
+      await masked.stop();
+      await plain.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
